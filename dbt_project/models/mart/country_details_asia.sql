@@ -1,0 +1,1 @@
+{{ country_details_for_continent('Asia') }}

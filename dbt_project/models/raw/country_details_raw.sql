@@ -1,0 +1,11 @@
+{{ config(pre_hook="{{ load_countries_from_stage() }}") }}
+
+select
+    data:cca3::string as country_code,
+    data,
+    source_file,
+    source_file_row,
+    loaded_at,
+    '{{ var("load_id") or invocation_id }}' as load_id,
+    current_timestamp() as insert_dts
+from {{ source('landing', 'countries_copy') }}

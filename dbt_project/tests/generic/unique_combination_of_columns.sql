@@ -1,0 +1,8 @@
+{#- Like dbt_utils.unique_combination_of_columns (hub packages cannot be installed here):
+    fails with one row per combination that occurs more than once. -#}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select {{ combination_of_columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}

@@ -1,0 +1,546 @@
+"""AWS Glue Python shell job: land the REST Countries JSON file in S3 as NDJSON.
+
+Flow: download ``--source_url`` (http, https or file://) -> check size, UTF-8 and JSON ->
+validate each country record -> write the valid records to ``s3://<bucket>/<key>`` and the
+rejected ones to ``s3://<bucket>/<quarantine_prefix><run_id>/rejected.ndjson``.
+
+It runs on Glue's Python 3.9 runtime, so it uses only the standard library (urllib for HTTP)
+and boto3, which Glue provides. There is no local-vs-cloud switch in here: boto3 reads the
+standard ``AWS_ENDPOINT_URL`` environment variable when it is set, so the very same script
+runs against a local S3 emulator.
+
+Job parameters (Glue passes every value as a string):
+  required  --source_url --bucket --key --quarantine_prefix
+  optional  --max_bytes (104857600) --timeout_seconds (30) --max_attempts (4)
+            --run_id (default: Glue's --JOB_RUN_ID, else "manual")
+
+Outcome:
+  success  exit 0 and exactly one JSON line on stdout, ``{"event": "ingest_summary", ...}``;
+           progress lines go to stderr.
+  failure  exit 1 and ``ERROR: <what, where, why, and a hint>`` on stderr. A failure of the
+           whole file (download, size, encoding, JSON, shape, no valid record) writes nothing
+           to S3, so the previously landed file stays as it was.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.client import HTTPException
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+REQUIRED_ARGS = ("source_url", "bucket", "key", "quarantine_prefix")
+OPTIONAL_ARG_DEFAULTS = {
+    "max_bytes": "104857600",
+    "timeout_seconds": "30",
+    "max_attempts": "4",
+}
+# Glue adds its own arguments (--JOB_ID, --JOB_RUN_ID, --JOB_NAME, --job-bookmark-option,
+# --scriptLocation, ...). getResolvedOptions ignores what it was not asked for but still
+# returns the job-run identifiers, which this job uses as the default run_id.
+GLUE_ID_ARGS = ("JOB_NAME", "JOB_ID", "JOB_RUN_ID")
+
+# Retry backoff: RETRY_BASE_DELAY_SECONDS * 2 ** (retry - 1) -> 0.5 s, 1 s, 2 s, ...
+# A module constant so that tests can set it to 0.
+RETRY_BASE_DELAY_SECONDS = 0.5
+READ_CHUNK_BYTES = 64 * 1024
+USER_AGENT = "countries-ingest-glue-job/1.0 (+python-urllib)"
+
+NDJSON_CONTENT_TYPE = "application/x-ndjson"
+QUARANTINE_FILE_NAME = "rejected.ndjson"
+
+_CCA3_RE = re.compile(r"\A[A-Z]{3}\Z")
+
+
+class IngestError(Exception):
+    """An expected failure of the whole run. main() prints it as ``ERROR: <message>``, exits 1."""
+
+
+class _RetryableFetchError(Exception):
+    """A transient download failure (HTTP 5xx/429, network error, timeout): worth another try."""
+
+
+def log(message: str) -> None:
+    """Progress and retry lines go to stderr; stdout is reserved for the one summary line."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------
+
+try:  # On AWS Glue.
+    from awsglue.utils import getResolvedOptions as get_resolved_options
+except ImportError:  # Anywhere else (tests, a laptop): the same semantics, standard library only.
+
+    def get_resolved_options(argv: Sequence[str], names: Sequence[str]) -> Dict[str, Optional[str]]:
+        """Stand-in for awsglue.utils.getResolvedOptions.
+
+        ``argv`` is ``sys.argv`` (``argv[0]`` is the script). Each requested name must be
+        present as ``--name value`` (or ``--name=value``); the last occurrence wins. Every other
+        argument, such as the ones Glue adds itself, is ignored. Like the real function, the
+        result also carries JOB_NAME, JOB_ID and JOB_RUN_ID (None when absent). A missing
+        requested name is an error that names it.
+        """
+        found: Dict[str, str] = {}
+        tokens = list(argv[1:])
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            i += 1
+            if not token.startswith("--") or len(token) == 2:
+                continue  # a stray value of an argument nobody asked for
+            name, sep, value = token[2:].partition("=")
+            if not sep:
+                if i < len(tokens) and not tokens[i].startswith("--"):
+                    value = tokens[i]
+                    i += 1
+                else:
+                    if name in names:
+                        raise IngestError(f"argument --{name} expected one value but none was given")
+                    continue  # a bare flag nobody asked for
+            found[name] = value
+
+        missing = [name for name in names if name not in found]
+        if missing:
+            raise IngestError(
+                "missing required job argument(s): "
+                + ", ".join(f"--{name}" for name in missing)
+                + "; hint: set them as job parameters (DefaultArguments) of the Glue job,"
+                " or pass them on the command line as '--name value'"
+            )
+        resolved: Dict[str, Optional[str]] = {name: found[name] for name in names}
+        for name in GLUE_ID_ARGS:
+            resolved.setdefault(name, found.get(name))
+        return resolved
+
+
+def _arg_present(argv: Sequence[str], name: str) -> bool:
+    flag = f"--{name}"
+    return any(arg == flag or arg.startswith(flag + "=") for arg in argv[1:])
+
+
+def _positive_number(name: str, raw: str, kind: Callable[[str], Any], minimum: float) -> Any:
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value != value or value < minimum or value == float("inf"):
+        raise IngestError(f"argument --{name} must be a {kind.__name__} >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
+    """Resolve the job arguments the Glue way and convert the optional numeric ones.
+
+    getResolvedOptions only knows required arguments, so an optional one is asked for only
+    when it is present in argv; otherwise its default applies.
+    """
+    optional_present = [name for name in (*OPTIONAL_ARG_DEFAULTS, "run_id") if _arg_present(argv, name)]
+    resolved = get_resolved_options(list(argv), list(REQUIRED_ARGS) + optional_present)
+
+    for name in REQUIRED_ARGS:
+        if not resolved.get(name):
+            raise IngestError(f"argument --{name} must not be empty")
+    raw = {name: resolved.get(name) or default for name, default in OPTIONAL_ARG_DEFAULTS.items()}
+    run_id = resolved.get("run_id") or resolved.get("JOB_RUN_ID") or "manual"
+    if "/" in run_id:
+        raise IngestError(f"argument --run_id must not contain '/', got {run_id!r}")
+    return {
+        "source_url": resolved["source_url"],
+        "bucket": resolved["bucket"],
+        "key": resolved["key"],
+        "quarantine_prefix": resolved["quarantine_prefix"],
+        "max_bytes": _positive_number("max_bytes", raw["max_bytes"], int, 1),
+        "timeout_seconds": _positive_number("timeout_seconds", raw["timeout_seconds"], float, 0.001),
+        "max_attempts": _positive_number("max_attempts", raw["max_attempts"], int, 1),
+        "run_id": run_id,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Download
+# ---------------------------------------------------------------------------------------------
+
+
+def _too_large(url: str, max_bytes: int, detail: str) -> IngestError:
+    return IngestError(
+        f"source {url} is larger than max_bytes={max_bytes} ({detail}); stopped reading. "
+        "hint: check that the URL returns the countries file and not something else; if the "
+        "source legitimately grew, raise --max_bytes"
+    )
+
+
+def _read_capped(response: Any, url: str, max_bytes: int) -> bytes:
+    """Read the body in chunks; give up as soon as more than max_bytes have arrived."""
+    declared = response.headers.get("Content-Length") if response.headers is not None else None
+    if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
+        raise _too_large(url, max_bytes, f"it declares Content-Length {int(declared)}")
+    chunks: List[bytes] = []
+    total = 0
+    while True:
+        # Never ask for more than one byte past the limit.
+        chunk = response.read(min(READ_CHUNK_BYTES, max_bytes + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > max_bytes:
+            raise _too_large(url, max_bytes, f"more than {max_bytes} bytes read")
+    return b"".join(chunks)
+
+
+def _fetch_once(url: str, max_bytes: int, timeout: float) -> bytes:
+    is_file = urllib.parse.urlsplit(url).scheme.lower() == "file"
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return _read_capped(response, url, max_bytes)
+    except urllib.error.HTTPError as exc:
+        status = f"HTTP {exc.code} {exc.reason}"
+        exc.close()
+        if exc.code == 429 or 500 <= exc.code <= 599:
+            raise _RetryableFetchError(status) from exc
+        raise IngestError(
+            f"{status} from {url} (not retried: a client error does not go away by retrying). "
+            "hint: check --source_url (for GitHub use the raw.githubusercontent.com URL of the file) "
+            "and that the file still exists there"
+        ) from exc
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            raise _RetryableFetchError(f"timed out after {timeout:g}s") from exc
+        if is_file:
+            raise IngestError(
+                f"cannot read local source {url}: {reason}. hint: check the path in --source_url "
+                "(file:// URLs need an absolute path, e.g. file:///data/countries.json)"
+            ) from exc
+        raise _RetryableFetchError(f"network error ({reason})") from exc
+    except (socket.timeout, TimeoutError) as exc:
+        raise _RetryableFetchError(f"timed out after {timeout:g}s") from exc
+    except (ConnectionError, HTTPException) as exc:
+        raise _RetryableFetchError(f"connection failed ({type(exc).__name__}: {exc})") from exc
+    except OSError as exc:
+        if is_file:
+            raise IngestError(f"cannot read local source {url}: {exc}") from exc
+        raise _RetryableFetchError(f"network error ({type(exc).__name__}: {exc})") from exc
+
+
+def fetch(
+    url: str,
+    max_bytes: int,
+    timeout: float,
+    max_attempts: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes:
+    """Download url with urllib; retry transient failures with exponential backoff."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https", "file"):
+        raise IngestError(
+            f"unsupported --source_url {url!r}: the scheme must be http, https or file "
+            "(hint: for S3 sources copy the file to an HTTPS URL or use file:// locally)"
+        )
+    for attempt in range(1, max_attempts + 1):
+        try:
+            return _fetch_once(url, max_bytes, timeout)
+        except _RetryableFetchError as exc:
+            if attempt >= max_attempts:
+                raise IngestError(
+                    f"could not download {url}: {exc} (gave up after {max_attempts} attempt(s)). "
+                    "hint: the source may be down or slow; re-run the job later, or raise "
+                    "--timeout_seconds / --max_attempts"
+                ) from exc
+            delay = RETRY_BASE_DELAY_SECONDS * 2 ** (attempt - 1)
+            log(f"retry {attempt}/{max_attempts - 1}: {exc} from {url}; sleeping {delay:g}s")
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------
+# Decode and parse
+# ---------------------------------------------------------------------------------------------
+
+_JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+
+
+def json_type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def decode_and_parse(raw: bytes, url: str) -> List[Any]:
+    """Strict UTF-8 -> JSON -> a non-empty top-level array."""
+    try:
+        text = raw.decode("utf-8")  # strict: a bad byte is an error, never a silent U+FFFD
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            f"source {url} is not valid UTF-8: byte 0x{raw[exc.start]:02x} at byte offset {exc.start} "
+            f"({exc.reason}). hint: the source must be UTF-8 encoded JSON; check that the URL "
+            "serves the raw file and not a re-encoded copy"
+        ) from exc
+    try:
+        # NaN/Infinity are not JSON (Snowflake rejects them); Python would accept them.
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        byte_offset = len(text[: exc.pos].encode("utf-8"))
+        raise IngestError(
+            f"source {url} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+            f"(char {exc.pos}, byte {byte_offset}) of {len(raw)} bytes. hint: a truncated or "
+            "interrupted download, or a URL that returns an HTML page instead of the raw file"
+        ) from exc
+    except ValueError as exc:
+        raise IngestError(
+            f"source {url} is not valid JSON: it contains the non-standard constant {exc} "
+            "(NaN/Infinity are not allowed in JSON). hint: fix the source"
+        ) from exc
+    if not isinstance(data, list):
+        what = json_type_name(data)
+        if isinstance(data, dict):
+            keys = ", ".join(list(data)[:5])
+            what = f"object with {len(data)} key(s) ({keys})" if data else "empty object"
+        raise IngestError(
+            f"top level of source {url} is a JSON {what}, but a JSON array of country objects "
+            "is expected. hint: point --source_url at the file that holds the array itself"
+        )
+    if not data:
+        raise IngestError(
+            f"source {url} has 0 records; refusing to replace the landed file with nothing. "
+            "hint: check the source; the previously landed file was left unchanged"
+        )
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Record validation
+# ---------------------------------------------------------------------------------------------
+
+
+def validate_record(record: Any) -> List[str]:
+    """Return the reasons why one record is unusable (empty list: the record is valid).
+
+    Unknown extra fields are fine and are kept as they are.
+    """
+    if not isinstance(record, dict):
+        return [f"record is a JSON {json_type_name(record)}, not an object"]
+    reasons: List[str] = []
+
+    name = record.get("name")
+    if "name" not in record:
+        reasons.append("missing name.common")
+    elif not isinstance(name, dict):
+        reasons.append(f"name is a JSON {json_type_name(name)}, not an object with name.common")
+    elif "common" not in name:
+        reasons.append("missing name.common")
+    elif not isinstance(name["common"], str) or not name["common"].strip():
+        reasons.append(f"name.common is not a non-empty string (got {json.dumps(name['common'])})")
+
+    if "cca3" not in record:
+        reasons.append("missing cca3")
+    else:
+        cca3 = record["cca3"]
+        if not isinstance(cca3, str) or not _CCA3_RE.match(cca3):
+            reasons.append(f"cca3 is not a 3-letter uppercase code (got {json.dumps(cca3, ensure_ascii=False)})")
+
+    if "continents" not in record:
+        reasons.append("missing continents")
+    else:
+        continents = record["continents"]
+        if not isinstance(continents, list):
+            reasons.append(f"continents is a JSON {json_type_name(continents)}, not a list")
+        elif not continents:
+            reasons.append("continents is an empty list")
+        elif not all(isinstance(c, str) and c.strip() for c in continents):
+            reasons.append("continents has an element that is not a non-empty string")
+
+    if "population" in record:
+        population = record["population"]
+        if isinstance(population, bool) or not isinstance(population, int):
+            reasons.append(f"population is a JSON {json_type_name(population)}, not an integer")
+    if "area" in record:
+        area = record["area"]
+        if isinstance(area, bool) or not isinstance(area, (int, float)):
+            reasons.append(f"area is a JSON {json_type_name(area)}, not a number")
+    return reasons
+
+
+def split_records(records: Sequence[Any]) -> Tuple[List[Any], List[Dict[str, Any]]]:
+    """Split the source array into (valid records, quarantine entries), both in source order.
+
+    A record whose cca3 was already loaded from an earlier record is a duplicate: the first
+    valid occurrence is loaded, later ones are quarantined. Every element ends up in exactly
+    one of the two lists, so received == loaded + quarantined.
+    """
+    valid: List[Any] = []
+    rejected: List[Dict[str, Any]] = []
+    loaded_at: Dict[str, int] = {}
+    for index, record in enumerate(records):
+        reasons = validate_record(record)
+        cca3 = record.get("cca3") if isinstance(record, dict) else None
+        if isinstance(cca3, str) and cca3 in loaded_at:
+            reasons.append(f"duplicate cca3 {cca3} (already loaded from record_index {loaded_at[cca3]})")
+        if reasons:
+            rejected.append({
+                "record_index": index,
+                "cca3": cca3 if isinstance(cca3, str) else None,
+                "reasons": reasons,
+                "record": record,
+            })
+        else:
+            loaded_at[cca3] = index
+            valid.append(record)
+    return valid, rejected
+
+
+# ---------------------------------------------------------------------------------------------
+# Write
+# ---------------------------------------------------------------------------------------------
+
+# Why NDJSON (one compact JSON object per line) and not the source's single array:
+# Snowflake's COPY INTO ... FILE_FORMAT = (TYPE = JSON) loads one VARIANT row per top-level
+# JSON value. With NDJSON every country becomes its own row, and no row comes near the 16 MB
+# VARIANT size limit, however many countries there are; Snowflake can also split and stream a
+# line-delimited file instead of parsing one giant document. Each record can be validated and
+# quarantined on its own, and a bad line is reported by line number. The alternative would be
+# to land the array as it is and COPY with STRIP_OUTER_ARRAY = TRUE; that works too, but it
+# keeps the whole file as one document, so one malformed record spoils the whole file.
+
+
+def to_ndjson(items: Sequence[Any]) -> bytes:
+    """One compact JSON value per line, keys in their original order, newline-terminated."""
+    return "".join(
+        json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items
+    ).encode("utf-8")
+
+
+def quarantine_key_for(prefix: str, run_id: str) -> str:
+    return f"{prefix}{run_id}/{QUARANTINE_FILE_NAME}"
+
+
+def _ascii_metadata(value: str) -> str:
+    # S3 user metadata travels as HTTP headers: keep it ASCII.
+    return urllib.parse.quote(value, safe=":/?#[]@!$&'()*+,;=%~-._")
+
+
+def put_ndjson(s3: Any, bucket: str, key: str, body: bytes, metadata: Dict[str, str]) -> Optional[str]:
+    """put_object the NDJSON body; return its VersionId (None on an unversioned bucket)."""
+    try:
+        response = s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType=NDJSON_CONTENT_TYPE,
+            Metadata={name: _ascii_metadata(value) for name, value in metadata.items()},
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise IngestError(
+            f"S3 PutObject to s3://{bucket}/{key} failed: {error.get('Code', 'Unknown')} "
+            f"({error.get('Message', exc)}). hint: check that the bucket exists and that the job's "
+            "IAM role may s3:PutObject on it"
+        ) from exc
+    except BotoCoreError as exc:
+        raise IngestError(
+            f"S3 PutObject to s3://{bucket}/{key} failed: {type(exc).__name__} ({exc}). hint: check "
+            "the S3 endpoint (AWS_ENDPOINT_URL when set), network access and credentials"
+        ) from exc
+    return response.get("VersionId")
+
+
+def write_outputs(
+    s3: Any,
+    options: Dict[str, Any],
+    valid: Sequence[Any],
+    rejected: Sequence[Dict[str, Any]],
+    source_sha256: str,
+) -> Tuple[Optional[str], Optional[str]]:
+    """Write the quarantine file (if any) first, then the landed file, the run's commit point.
+
+    Returns (version_id of the landed file, quarantine key or None).
+    """
+    metadata = {"source-sha256": source_sha256, "source-url": options["source_url"], "run-id": options["run_id"]}
+    quarantine_key = None
+    if rejected:
+        quarantine_key = quarantine_key_for(options["quarantine_prefix"], options["run_id"])
+        put_ndjson(s3, options["bucket"], quarantine_key, to_ndjson(rejected),
+                   {**metadata, "records": str(len(rejected))})
+        log(f"quarantined {len(rejected)} record(s) to s3://{options['bucket']}/{quarantine_key}")
+    version_id = put_ndjson(s3, options["bucket"], options["key"], to_ndjson(valid),
+                            {**metadata, "records": str(len(valid))})
+    log(f"wrote {len(valid)} record(s) to s3://{options['bucket']}/{options['key']}")
+    return version_id, quarantine_key
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+
+def run(argv: Sequence[str], s3_client: Any = None) -> Dict[str, Any]:
+    """Do the whole job and return the summary; raise IngestError on an expected failure."""
+    options = parse_args(argv)
+    url = options["source_url"]
+    log(f"run {options['run_id']}: fetching {url}")
+    raw = fetch(url, options["max_bytes"], options["timeout_seconds"], options["max_attempts"])
+    source_sha256 = hashlib.sha256(raw).hexdigest()
+    log(f"fetched {len(raw)} bytes, sha256 {source_sha256}")
+
+    records = decode_and_parse(raw, url)
+    valid, rejected = split_records(records)
+    log(f"received {len(records)} record(s): {len(valid)} valid, {len(rejected)} to quarantine")
+    if not valid:
+        examples = "; ".join(
+            f"record_index {entry['record_index']}: {', '.join(entry['reasons'])}" for entry in rejected[:3]
+        )
+        raise IngestError(
+            f"none of the {len(records)} records in {url} is valid, so nothing was written "
+            f"(first problems: {examples}). hint: the source's format may have changed; "
+            "compare a record with the checks in validate_record()"
+        )
+
+    # Only now, with everything validated, is S3 touched. boto3 takes the endpoint from
+    # AWS_ENDPOINT_URL when that is set (a local emulator), else the real S3 endpoint.
+    s3 = s3_client if s3_client is not None else boto3.client("s3")
+    version_id, quarantine_key = write_outputs(s3, options, valid, rejected, source_sha256)
+    return {
+        "event": "ingest_summary",
+        "run_id": options["run_id"],
+        "source_url": url,
+        "source_bytes": len(raw),
+        "source_sha256": source_sha256,
+        "received": len(records),
+        "loaded": len(valid),
+        "quarantined": len(rejected),
+        "bucket": options["bucket"],
+        "key": options["key"],
+        "version_id": version_id,
+        "quarantine_key": quarantine_key,
+    }
+
+
+def main(argv: Optional[Sequence[str]] = None, s3_client: Any = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    try:
+        summary = run(argv, s3_client=s3_client)
+    except IngestError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps(summary, ensure_ascii=False), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,133 @@
+"""`python -m helpers ...`: the pipeline's command line.
+
+  run       [--source-url URL] [--target dev|prod]   the whole pipeline, then a summary
+  sql       "SELECT ..." [--target dev|prod]          a query's result as CSV
+  teardown                                            delete everything the pipeline created
+  local     up | down | status [--json]               the local cloud (moto + fakesnow)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from helpers.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+local_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The local cloud: moto + fakesnow on loopback.")
+app.add_typer(local_app, name="local")
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def run(
+    source_url: str = typer.Option(None, help="http(s):// or file:// URL of the countries JSON (default: the fixture locally, GitHub in cloud mode)"),
+    target: str = typer.Option("dev", help="dbt target: dev or prod"),
+) -> None:
+    """Run the whole pipeline: IAM -> Glue -> S3 -> Snowflake -> dbt -> validation."""
+    from helpers.pipeline import Pipeline
+
+    pipeline = Pipeline(_settings(), echo=lambda m: console.print(m, markup=False))
+    try:
+        report = pipeline.run(source_url=source_url, target=target)
+    except Exception as e:  # noqa: BLE001 - the message names the cause; the report has the rest
+        console.print(f"\nFAILED: {type(e).__name__}: {e}", style="bold red", markup=False)
+        console.print(f"Run report: {pipeline.settings.artifacts_dir / 'run_report.json'}", markup=False)
+        raise typer.Exit(1) from None
+    table = Table(title=f"Countries per continent ({report.steps['snowflake']['database']}.MART)")
+    table.add_column("continent")
+    table.add_column("countries", justify="right")
+    for continent, count in report.steps["rows_per_continent"].items():
+        table.add_row(continent, str(count))
+    Console().print(table)
+    layers = report.steps["rows_per_layer"]
+    Console().print(
+        f"run {report.run_id}: source {report.steps['source']['records']} records -> RAW {layers['raw']} -> "
+        f"TRANSFORM {layers['transform_countries']} countries ({layers['transform']} rows) -> MART "
+        f"{layers['mart_continent_rows']} continent rows; {len(report.steps['validation']['checks'])} checks passed "
+        f"in {sum(report.seconds.values()):.1f}s",
+        markup=False,
+    )
+
+
+@app.command()
+def sql(query: str = typer.Argument(..., help="SQL to run"), target: str = typer.Option("dev")) -> None:
+    """Run one SQL statement and print its result as CSV."""
+    from helpers import warehouse
+
+    settings = _settings()
+    try:
+        with warehouse.connect(settings, target) as conn:
+            result = warehouse.execute(conn, query)
+    except Exception as e:  # noqa: BLE001
+        console.print(f"ERROR: {e}", style="red", markup=False)
+        raise typer.Exit(1) from None
+    sys.stdout.write(warehouse.to_csv(result))
+
+
+@app.command()
+def teardown(as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
+    """Delete every AWS and Snowflake object the pipeline created, then audit what remains."""
+    from helpers.teardown import teardown as do_teardown
+
+    result = do_teardown(_settings(), echo=lambda m: console.print(m, markup=False))
+    if as_json:
+        print(json.dumps(result, indent=2))
+    if any(result["remaining"].values()):
+        raise typer.Exit(1)
+
+
+@local_app.command("up")
+def local_up(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Start moto, fakesnow and the fixture server (idempotent)."""
+    from helpers.local_cloud.launcher import LocalCloud
+
+    cloud = LocalCloud(_settings())
+    cloud.up()
+    _print_status(cloud.status(), as_json)
+
+
+@local_app.command("down")
+def local_down(wipe: bool = typer.Option(False, help="also delete the local warehouse's data")) -> None:
+    """Stop the local cloud."""
+    from helpers.local_cloud.launcher import LocalCloud
+
+    stopped = LocalCloud(_settings()).down(wipe=wipe)
+    for service, was_running in stopped.items():
+        console.print(f"{service}: {'stopped' if was_running else 'was not running'}", markup=False)
+
+
+@local_app.command("status")
+def local_status(as_json: bool = typer.Option(False, "--json", help="print endpoints as JSON")) -> None:
+    """What runs where."""
+    from helpers.local_cloud.launcher import LocalCloud
+
+    status = LocalCloud(_settings()).status()
+    _print_status(status, as_json)
+    if not all(s["healthy"] for s in status.values()):
+        raise typer.Exit(1)
+
+
+def _print_status(status: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return
+    table = Table(title="local cloud")
+    for col in ("service", "state", "endpoint", "pid", "log"):
+        table.add_column(col)
+    for service, s in status.items():
+        state = "healthy" if s["healthy"] else ("running" if s["running"] else "stopped")
+        table.add_row(service, state, s.get("url", ""), str(s.get("pid", "")), s.get("log", ""))
+    Console().print(table)
+
+
+def main() -> None:
+    app()

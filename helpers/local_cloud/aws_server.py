@@ -1,0 +1,208 @@
+"""The local AWS: a moto server (IAM, STS, S3, Glue, CloudWatch Logs) that also *runs* Glue jobs.
+
+    python -m helpers.local_cloud.aws_server --port P --state-dir DIR
+
+moto records `StartJobRun` and reports SUCCEEDED without running anything. Here a Python-shell job
+run does what AWS Glue does: it assumes the job's role (the role must trust glue.amazonaws.com),
+downloads the script from its ScriptLocation with the role's credentials, runs it with the run's
+arguments (`--JOB_NAME`, `--JOB_RUN_ID`, DefaultArguments merged with the run's Arguments), and
+ships stdout and stderr to CloudWatch Logs (/aws-glue/python-jobs/output and .../error, stream =
+run id). The run is RUNNING until the script exits, then SUCCEEDED or FAILED with an ErrorMessage,
+or TIMEOUT. So the pipeline code polls and reads logs exactly as it does against real Glue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+GLUE_OUTPUT_LOG_GROUP = "/aws-glue/python-jobs/output"
+GLUE_ERROR_LOG_GROUP = "/aws-glue/python-jobs/error"
+
+
+def _glue_trusts_service(role: Any) -> bool:
+    import json
+
+    doc = role.assume_role_policy_document
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    for statement in doc.get("Statement", []):
+        services = statement.get("Principal", {}).get("Service", [])
+        services = [services] if isinstance(services, str) else services
+        if statement.get("Effect") == "Allow" and "glue.amazonaws.com" in services:
+            return True
+    return False
+
+
+def _ship_logs(account_id: str, region: str, run_id: str, stdout: str, stderr: str) -> None:
+    from moto.logs.models import logs_backends
+
+    logs = logs_backends[account_id][region]
+    now = int(time.time() * 1000)
+    for group, text in ((GLUE_OUTPUT_LOG_GROUP, stdout), (GLUE_ERROR_LOG_GROUP, stderr)):
+        if group not in logs.groups:
+            logs.create_log_group(group, {})
+        logs.create_log_stream(group, run_id)
+        events = [{"timestamp": now, "message": line} for line in text.splitlines() if line.strip()]
+        if events:
+            logs.put_log_events(group, run_id, events)
+
+
+def _execute(job: Any, run: Any, endpoint: str) -> None:
+    """Run one Glue Python-shell job run to completion and record its outcome on `run`."""
+    import boto3
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    account_id, region = job.backend.account_id, job.backend.region_name
+    started = time.time()
+    stdout, stderr = "", ""
+    try:
+        iam = iam_backends[account_id]["aws"]
+        role_arn = job.role if job.role.startswith("arn:") else iam.get_role(job.role).arn
+        role = iam.get_role_by_arn(role_arn)
+        if not _glue_trusts_service(role):
+            raise RuntimeError(
+                f"Glue could not assume role {role_arn}: its trust policy does not allow glue.amazonaws.com"
+            )
+        session = sts_backends[account_id]["aws"].assume_role(
+            region_name=region,
+            role_session_name="GlueJobRunnerSession",
+            role_arn=role_arn,
+            policy=None,
+            duration=3600,
+            external_id=None,
+        )
+        creds = {
+            "AWS_ACCESS_KEY_ID": session.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+            "AWS_SESSION_TOKEN": session.session_token,
+        }
+        script_url = urlparse(job.command["ScriptLocation"])
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=creds["AWS_SESSION_TOKEN"],
+        )
+        script = s3.get_object(Bucket=script_url.netloc, Key=script_url.path.lstrip("/"))["Body"].read()
+        args = {**(run.arguments or {}), "--JOB_NAME": job.name, "--JOB_RUN_ID": run.job_run_id}
+        argv = [a for k, v in args.items() for a in (k if k.startswith("--") else f"--{k}", str(v))]
+        with tempfile.TemporaryDirectory(prefix="glue-run-") as tmp:
+            path = os.path.join(tmp, os.path.basename(script_url.path) or "script.py")
+            with open(path, "wb") as f:
+                f.write(script)
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "HOME": tmp,
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_DEFAULT_REGION": region,
+                "AWS_REGION": region,
+                "PYTHONUNBUFFERED": "1",
+                **creds,
+            }
+            timeout_s = 60 * (job.timeout or 2880)
+            proc = subprocess.run(
+                [sys.executable, path, *argv],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp,
+                timeout=timeout_s,
+            )
+        stdout, stderr = proc.stdout, proc.stderr
+        if proc.returncode == 0:
+            run.local_state, run.local_error = "SUCCEEDED", None
+        else:
+            last = [ln for ln in stderr.splitlines() if ln.strip()]
+            run.local_state = "FAILED"
+            run.local_error = (last[-1] if last else f"script exited with status {proc.returncode}")[:2000]
+    except subprocess.TimeoutExpired as e:
+        stdout = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        stderr = (e.stderr or b"").decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+        run.local_state, run.local_error = "TIMEOUT", f"Job run timed out after {e.timeout} seconds"
+    except Exception as e:  # noqa: BLE001 - recorded on the run, as Glue does
+        run.local_state, run.local_error = "FAILED", f"{type(e).__name__}: {e}"
+        stderr += f"\n{run.local_error}"
+    finally:
+        run.execution_seconds = int(time.time() - started)
+        try:
+            _ship_logs(account_id, region, run.job_run_id, stdout, stderr)
+        finally:
+            run.done.set()
+
+
+def _patch_glue(endpoint: str) -> None:
+    from moto.core.utils import utcnow
+    from moto.glue import models
+
+    class ExecutedJobRun(models.FakeJobRun):
+        """A job run whose state is that of a real execution, not moto's state machine."""
+
+        @property
+        def status(self) -> str:  # type: ignore[override]
+            return getattr(self, "local_state", "RUNNING")
+
+        @status.setter
+        def status(self, value: str) -> None:
+            self.local_state = value
+
+        def as_dict(self) -> dict[str, Any]:
+            d = super().as_dict()
+            d["JobRunState"] = self.status
+            d["LogGroupName"] = "/aws-glue/python-jobs"
+            d["ExecutionTime"] = getattr(self, "execution_seconds", 0)
+            if self.done.is_set():
+                d["CompletedOn"] = self.completed_on
+            else:
+                d.pop("CompletedOn", None)
+            if getattr(self, "local_error", None):
+                d["ErrorMessage"] = self.local_error
+            return d
+
+    original_start = models.FakeJob.start_job_run
+
+    def start_job_run(self: Any, *args: Any, **kwargs: Any) -> str:
+        run_id = original_start(self, *args, **kwargs)
+        run = next(r for r in self.job_runs if r.job_run_id == run_id)
+        run.__class__ = ExecutedJobRun
+        run.local_state = "RUNNING"
+        run.done = threading.Event()
+        run.started_on = utcnow()
+
+        def work() -> None:
+            _execute(self, run, endpoint)
+            run.completed_on = utcnow()
+
+        threading.Thread(target=work, name=f"glue-{run_id[:12]}", daemon=True).start()
+        return run_id
+
+    models.FakeJob.start_job_run = start_job_run
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    args = p.parse_args()
+    endpoint = f"http://{args.host}:{args.port}"
+    os.environ["MOTO_PORT"] = str(args.port)
+    _patch_glue(endpoint)
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import run_simple
+
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

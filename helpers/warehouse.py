@@ -1,0 +1,77 @@
+"""Snowflake: connections, the sql/ files (Jinja-templated), and queries.
+
+`apply_sql_file` runs a file statement by statement and returns each statement with its result,
+so a notebook or the CLI can show exactly what was sent and what Snowflake answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import snowflake.connector
+from snowflake.connector.util_text import split_statements
+
+from helpers.settings import PROJECT_ROOT, Settings
+
+SQL_DIR = PROJECT_ROOT / "sql"
+
+
+@dataclass
+class StatementResult:
+    sql: str
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=False)) for r in self.rows]
+
+
+@contextlib.contextmanager
+def connect(settings: Settings, target: str | None = "dev") -> Iterator[Any]:
+    conn = snowflake.connector.connect(**settings.snowflake_connect_args(target))
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def execute(conn: Any, sql: str, params: Any = None) -> StatementResult:
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, params)
+        columns = [d[0] for d in cur.description or []]
+        rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+    finally:
+        cur.close()
+    return StatementResult(sql=sql, columns=columns, rows=rows)
+
+
+def render_sql(path: Path, context: dict[str, Any]) -> list[str]:
+    """Render a sql/ file with Jinja (StrictUndefined: a missing value is an error, not a blank)
+    and split it into statements."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - SQL, not HTML
+    text = env.from_string(path.read_text()).render(**context)
+    return [stmt.strip().rstrip(";") for stmt, _is_put_get in split_statements(io.StringIO(text), remove_comments=True) if stmt.strip()]
+
+
+def apply_sql_file(conn: Any, path: Path, context: dict[str, Any]) -> list[StatementResult]:
+    return [execute(conn, stmt) for stmt in render_sql(path, context)]
+
+
+def to_csv(result: StatementResult) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(result.columns)
+    writer.writerows(result.rows)
+    return buf.getvalue()
+
+
+def scalar(conn: Any, sql: str) -> Any:
+    return execute(conn, sql).rows[0][0]

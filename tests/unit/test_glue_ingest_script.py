@@ -1,0 +1,765 @@
+"""Unit tests for the Glue Python shell job glue/countries_ingest.py.
+
+No network beyond 127.0.0.1: HTTP sources come from a scripted http.server on a free loopback
+port, S3 is moto's in-process mock (a versioned bucket), and the retry backoff is patched to 0.
+"""
+from __future__ import annotations
+
+import ast
+import collections
+import copy
+import hashlib
+import http.server
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "glue" / "countries_ingest.py"
+FIXTURE = ROOT / "helpers" / "fixtures" / "countries_sample.json"
+
+BUCKET = "countries-landing"
+KEY = "raw/countries/countries.ndjson"
+QPREFIX = "quarantine/countries/"
+RUN_ID = "jr_0123456789abcdef"
+
+# What Glue itself adds to a job run's argv; the script must ignore all of it.
+GLUE_EXTRA_ARGS = [
+    "--JOB_ID", "j_0123456789",
+    "--JOB_RUN_ID", RUN_ID,
+    "--JOB_NAME", "countries-ingest",
+    "--job-bookmark-option", "job-bookmark-disable",
+    "--scriptLocation", "s3://aws-glue-assets/scripts/countries_ingest.py",
+    "--TempDir", "s3://aws-glue-assets/temporary/",
+    "--enable-metrics",
+]
+
+SUMMARY_KEYS = [
+    "event", "run_id", "source_url", "source_bytes", "source_sha256", "received", "loaded",
+    "quarantined", "bucket", "key", "version_id", "quarantine_key",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ingest():
+    spec = importlib.util.spec_from_file_location("countries_ingest_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(ingest, monkeypatch):
+    monkeypatch.setattr(ingest, "RETRY_BASE_DELAY_SECONDS", 0.0)
+
+
+@pytest.fixture(scope="module")
+def fixture_bytes() -> bytes:
+    return FIXTURE.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def fixture_records(fixture_bytes):
+    return json.loads(fixture_bytes.decode("utf-8"))
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    delay: float = 0.0
+    content_length: bool = True
+    reason: str | None = None
+
+
+@dataclass
+class ScriptedServer:
+    base_url: str
+    routes: dict = field(default_factory=dict)
+    hits: collections.Counter = field(default_factory=collections.Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def script(self, path: str, *replies: Reply) -> str:
+        """Serve the replies in order on path; the last one repeats. Returns the URL."""
+        self.routes[path] = list(replies)
+        return self.base_url + path
+
+    def next_reply(self, path: str) -> Reply:
+        with self.lock:
+            self.hits[path] += 1
+            replies = self.routes.get(path)
+            if not replies:
+                return Reply(404, b"no such path")
+            return replies.pop(0) if len(replies) > 1 else replies[0]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):  # noqa: N802
+        reply = self.server.scripted.next_reply(self.path)
+        if reply.delay:
+            time.sleep(reply.delay)
+        self.send_response(reply.status, reply.reason)
+        self.send_header("Content-Type", "application/json")
+        if reply.content_length:
+            self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def log_message(self, *args):
+        pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # e.g. BrokenPipe when the client gave up after its timeout
+
+
+@pytest.fixture
+def server():
+    httpd = _QuietServer(("127.0.0.1", 0), _Handler)
+    scripted = ScriptedServer(base_url=f"http://127.0.0.1:{httpd.server_address[1]}")
+    httpd.scripted = scripted
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield scripted
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "http_proxy", "HTTP_PROXY",
+                "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def job_argv(source_url: str, *extra: str) -> list[str]:
+    return [
+        "countries_ingest.py", *GLUE_EXTRA_ARGS,
+        "--source_url", source_url, "--bucket", BUCKET, "--key", KEY, "--quarantine_prefix", QPREFIX,
+        *extra,
+    ]
+
+
+def run_job(ingest, capsys, source_url: str, *extra: str):
+    rc = ingest.main(job_argv(source_url, *extra))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def all_versions(s3) -> list[tuple[str, str]]:
+    listing = s3.list_object_versions(Bucket=BUCKET)
+    return sorted((v["Key"], v["VersionId"]) for v in listing.get("Versions", []))
+
+
+def read_lines(s3, key: str) -> list[str]:
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode("utf-8")
+    assert body.endswith("\n")
+    return body[:-1].split("\n")
+
+
+def compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def file_url(path: Path) -> str:
+    return path.resolve().as_uri()
+
+
+def write_source(tmp_path: Path, content) -> str:
+    path = tmp_path / "countries.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
+    return file_url(path)
+
+
+def assert_failed_cleanly(rc: int, out: str, err: str, s3, before=()):
+    assert rc == 1
+    assert out == ""
+    assert err.rstrip("\n").split("\n")[-1].startswith("ERROR: ")
+    assert "Traceback" not in err
+    assert all_versions(s3) == sorted(before), "a failed run must not write to S3"
+
+
+def retry_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("retry ")]
+
+
+def error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("ERROR: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def assert_landed_equals(s3, records, summary):
+    lines = read_lines(s3, KEY)
+    assert len(lines) == summary["loaded"] == len(records)
+    for line, record in zip(lines, records):
+        assert json.loads(line) == record
+        assert line == compact(record)  # compact, keys in original order, non-ASCII kept
+
+
+# --------------------------------------------------------------------------------------------
+# Success
+# --------------------------------------------------------------------------------------------
+
+
+def test_fixture_file_url_lands_every_record(ingest, capsys, s3, fixture_bytes, fixture_records):
+    url = file_url(FIXTURE)
+    rc, out, err = run_job(ingest, capsys, url)
+
+    assert rc == 0, err
+    out_lines = out.splitlines()
+    assert len(out_lines) == 1
+    summary = json.loads(out_lines[0])
+    assert list(summary) == SUMMARY_KEYS
+    assert summary["event"] == "ingest_summary"
+    assert summary["run_id"] == RUN_ID  # defaults to Glue's --JOB_RUN_ID
+    assert summary["source_url"] == url
+    assert summary["source_bytes"] == len(fixture_bytes)
+    assert summary["source_sha256"] == hashlib.sha256(fixture_bytes).hexdigest()
+    assert (summary["received"], summary["loaded"], summary["quarantined"]) == (20, 20, 0)
+    assert summary["quarantine_key"] is None
+    assert (summary["bucket"], summary["key"]) == (BUCKET, KEY)
+
+    head = s3.head_object(Bucket=BUCKET, Key=KEY)
+    assert summary["version_id"] == head["VersionId"] and summary["version_id"]
+    assert head["ContentType"] == "application/x-ndjson"
+    assert head["Metadata"] == {
+        "source-sha256": summary["source_sha256"], "source-url": url, "run-id": RUN_ID, "records": "20",
+    }
+    assert_landed_equals(s3, fixture_records, summary)
+    assert [key for key, _ in all_versions(s3)] == [KEY]  # no quarantine file
+
+
+def test_fixture_over_http_with_explicit_run_id(ingest, capsys, s3, server, fixture_bytes, fixture_records):
+    url = server.script("/countries.json", Reply(200, fixture_bytes))
+    rc, out, err = run_job(ingest, capsys, url, "--run_id", "backfill-7")
+
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["run_id"] == "backfill-7"
+    assert (summary["received"], summary["loaded"], summary["quarantined"]) == (20, 20, 0)
+    assert summary["source_sha256"] == hashlib.sha256(fixture_bytes).hexdigest()
+    assert server.hits["/countries.json"] == 1
+    assert retry_lines(err) == []
+    assert_landed_equals(s3, fixture_records, summary)
+
+
+def test_second_run_creates_a_new_version(ingest, capsys, s3):
+    url = file_url(FIXTURE)
+    first = json.loads(run_job(ingest, capsys, url)[1])
+    second = json.loads(run_job(ingest, capsys, url)[1])
+    assert first["version_id"] != second["version_id"]
+    assert len(all_versions(s3)) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP failures and retries
+# --------------------------------------------------------------------------------------------
+
+
+def test_404_fails_at_once_and_writes_nothing(ingest, capsys, s3, server):
+    url = server.script("/gone.json", Reply(404, b"Not Found"))
+    rc, out, err = run_job(ingest, capsys, url)
+
+    assert_failed_cleanly(rc, out, err, s3)
+    assert server.hits["/gone.json"] == 1
+    assert retry_lines(err) == []
+    message = error_line(err)
+    assert "HTTP 404" in message and url in message and "hint" in message
+
+
+def test_500_then_200_retries_and_succeeds(ingest, capsys, s3, server, fixture_bytes):
+    url = server.script("/flaky.json", Reply(500, b"boom"), Reply(200, fixture_bytes))
+    rc, out, err = run_job(ingest, capsys, url)
+
+    assert rc == 0, err
+    assert server.hits["/flaky.json"] == 2
+    assert f"retry 1/3: HTTP 500 Internal Server Error from {url}; sleeping 0s" in err.splitlines()
+    assert json.loads(out)["loaded"] == 20
+
+
+def test_429_is_retried(ingest, capsys, s3, server, fixture_bytes):
+    url = server.script("/limited.json", Reply(429, b"slow down"), Reply(200, fixture_bytes))
+    rc, out, err = run_job(ingest, capsys, url)
+    assert rc == 0, err
+    assert server.hits["/limited.json"] == 2
+    assert "retry 1/3: HTTP 429" in err
+
+
+def test_persistent_5xx_gives_up_after_max_attempts(ingest, capsys, s3, server):
+    url = server.script("/down.json", Reply(503, b"unavailable"))
+    rc, out, err = run_job(ingest, capsys, url, "--max_attempts", "3")
+
+    assert_failed_cleanly(rc, out, err, s3)
+    assert server.hits["/down.json"] == 3
+    assert [line.split(":")[0] for line in retry_lines(err)] == ["retry 1/2", "retry 2/2"]
+    message = error_line(err)
+    assert "HTTP 503" in message and "3 attempt(s)" in message and url in message
+
+
+def test_backoff_is_exponential(ingest, monkeypatch, server):
+    monkeypatch.setattr(ingest, "RETRY_BASE_DELAY_SECONDS", 0.5)
+    url = server.script("/down.json", Reply(500, b""))
+    sleeps = []
+    with pytest.raises(ingest.IngestError):
+        ingest.fetch(url, max_bytes=1000, timeout=5, max_attempts=4, sleep=sleeps.append)
+    assert sleeps == [0.5, 1.0, 2.0]
+    assert server.hits["/down.json"] == 4
+
+
+def test_timeout_fails_naming_the_timeout(ingest, capsys, s3, server, fixture_bytes):
+    url = server.script("/slow.json", Reply(200, fixture_bytes, delay=1.0))
+    started = time.monotonic()
+    rc, out, err = run_job(ingest, capsys, url, "--timeout_seconds", "0.2", "--max_attempts", "2")
+    elapsed = time.monotonic() - started
+
+    assert_failed_cleanly(rc, out, err, s3)
+    assert elapsed < 1.5
+    assert server.hits["/slow.json"] == 2
+    assert "retry 1/1: timed out after 0.2s" in err
+    message = error_line(err)
+    assert "timed out after 0.2s" in message and url in message and "--timeout_seconds" in message
+
+
+def test_missing_local_file_fails_without_retry(ingest, capsys, s3, tmp_path):
+    url = file_url(tmp_path / "nope.json")
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3)
+    assert retry_lines(err) == []
+    assert url in error_line(err)
+
+
+def test_unsupported_scheme(ingest, capsys, s3):
+    rc, out, err = run_job(ingest, capsys, "ftp://example.com/countries.json")
+    assert_failed_cleanly(rc, out, err, s3)
+    assert "http, https or file" in error_line(err)
+
+
+# --------------------------------------------------------------------------------------------
+# Whole-file content failures
+# --------------------------------------------------------------------------------------------
+
+
+def test_not_json_names_the_position(ingest, capsys, s3, tmp_path):
+    url = write_source(tmp_path, b'[\n  {"cca3": "DEU"},\n  oops\n]\n')
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3)
+    message = error_line(err)
+    assert "not valid JSON" in message and url in message
+    assert "line 3, column 3 (char 23, byte 23)" in message
+
+
+def test_html_page_instead_of_json(ingest, capsys, s3, server):
+    url = server.script("/page", Reply(200, b"<!DOCTYPE html><html>rate limited</html>"))
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3)
+    assert "line 1, column 1 (char 0" in error_line(err)
+
+
+def test_truncated_json(ingest, capsys, s3, server, fixture_bytes):
+    body = fixture_bytes[:5000]
+    try:
+        json.loads(body.decode("utf-8"))
+    except json.JSONDecodeError as exc:
+        expected = f"line {exc.lineno}, column {exc.colno} (char {exc.pos}"
+    url = server.script("/cut.json", Reply(200, body))
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3)
+    message = error_line(err)
+    assert "not valid JSON" in message and expected in message and "truncated" in message
+
+
+def test_empty_array_keeps_the_previous_landed_file(ingest, capsys, s3, tmp_path):
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"cca3":"OLD"}\n')
+    before = all_versions(s3)
+    url = write_source(tmp_path, [])
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3, before)
+    message = error_line(err)
+    assert "has 0 records; refusing to replace the landed file with nothing" in message and url in message
+    assert s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == b'{"cca3":"OLD"}\n'
+
+
+def test_object_instead_of_array(ingest, capsys, s3, tmp_path, fixture_records):
+    url = write_source(tmp_path, {"countries": fixture_records[:2]})
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3)
+    message = error_line(err)
+    assert "JSON object" in message and "countries" in message
+    assert "JSON array of country objects is expected" in message
+
+
+def test_scalar_instead_of_array(ingest, capsys, s3, tmp_path):
+    url = write_source(tmp_path, b'"hello"')
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3)
+    assert "is a JSON string, but a JSON array of country objects is expected" in error_line(err)
+
+
+def test_nan_is_not_json(ingest, capsys, s3, tmp_path):
+    url = write_source(tmp_path, b'[{"name":{"common":"X"},"cca3":"XXX","continents":["Asia"],"area":NaN}]')
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3)
+    assert "NaN" in error_line(err)
+
+
+def test_invalid_utf8_names_the_byte_offset(ingest, capsys, s3, tmp_path):
+    raw = '[{"name": {"common": "Curaçao"}}]'.encode("utf-8").replace("ç".encode("utf-8"), b"\xe7")
+    url = write_source(tmp_path, raw)
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3)
+    message = error_line(err)
+    offset = raw.index(b"\xe7")
+    assert offset == 26
+    assert f"byte 0xe7 at byte offset {offset}" in message
+    assert "not valid UTF-8" in message and url in message
+
+
+def test_larger_than_max_bytes_over_http(ingest, capsys, s3, server, fixture_bytes):
+    url = server.script("/big.json", Reply(200, fixture_bytes))
+    rc, out, err = run_job(ingest, capsys, url, "--max_bytes", "1000")
+    assert_failed_cleanly(rc, out, err, s3)
+    message = error_line(err)
+    assert "larger than max_bytes=1000" in message and url in message and "--max_bytes" in message
+
+
+def test_larger_than_max_bytes_without_content_length(ingest, capsys, s3, server, fixture_bytes):
+    url = server.script("/big.json", Reply(200, fixture_bytes, content_length=False))
+    rc, out, err = run_job(ingest, capsys, url, "--max_bytes", "1000")
+    assert_failed_cleanly(rc, out, err, s3)
+    assert "larger than max_bytes=1000 (more than 1000 bytes read)" in error_line(err)
+
+
+def test_larger_than_max_bytes_from_file(ingest, capsys, s3):
+    rc, out, err = run_job(ingest, capsys, file_url(FIXTURE), "--max_bytes", "4096")
+    assert_failed_cleanly(rc, out, err, s3)
+    assert "larger than max_bytes=4096" in error_line(err)
+
+
+def test_exactly_max_bytes_is_accepted(ingest, capsys, s3, fixture_bytes):
+    rc, out, err = run_job(ingest, capsys, file_url(FIXTURE), "--max_bytes", str(len(fixture_bytes)))
+    assert rc == 0, err
+
+
+def test_size_cap_stops_reading_early(ingest):
+    class EndlessBody:
+        headers: dict = {}
+
+        def __init__(self):
+            self.served = 0
+
+        def read(self, n):
+            self.served += n
+            return b"x" * n
+
+    body = EndlessBody()
+    with pytest.raises(ingest.IngestError, match="larger than max_bytes=200000"):
+        ingest._read_capped(body, "http://example.invalid/x", 200_000)
+    assert body.served == 200_001
+
+
+# --------------------------------------------------------------------------------------------
+# Record-level validation and quarantine
+# --------------------------------------------------------------------------------------------
+
+
+def test_bad_records_are_quarantined_and_the_rest_load(ingest, capsys, s3, tmp_path, fixture_records):
+    records = copy.deepcopy(fixture_records)
+    del records[0]["cca3"]                                # ARG
+    del records[2]["name"]["common"]                      # AUS
+    del records[4]["continents"]                          # BRA
+    records[5]["population"] = str(records[5]["population"])  # BTN
+    records[8]["continents"] = "Europe"                   # DEU
+    records[11]["population"] = True                      # LSO
+    records[12]["area"] = "30.5"                          # MAC
+    records[13]["cca3"] = "nam"                           # NAM
+    records.insert(15, 42)                                # not an object
+    records[16]["name"]["common"] = ""                    # NZL (shifted by the insert)
+    records.append(copy.deepcopy(fixture_records[8]))     # DEU again, valid this time
+    url = write_source(tmp_path, records)
+
+    rc, out, err = run_job(ingest, capsys, url)
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["received"] == len(records) == 22
+    assert summary["quarantined"] == 10
+    assert summary["loaded"] == 12
+    assert summary["received"] == summary["loaded"] + summary["quarantined"]
+    assert summary["quarantine_key"] == f"{QPREFIX}{RUN_ID}/rejected.ndjson"
+
+    bad_indexes = {0, 2, 4, 5, 8, 11, 12, 13, 15, 16}
+    expected_loaded = [r for i, r in enumerate(records) if i not in bad_indexes]
+    assert_landed_equals(s3, expected_loaded, summary)
+    # The first DEU was invalid, so the later valid DEU is loaded, not a duplicate.
+    assert [json.loads(line)["cca3"] for line in read_lines(s3, KEY)][-1] == "DEU"
+
+    quarantined = [json.loads(line) for line in read_lines(s3, summary["quarantine_key"])]
+    assert len(quarantined) == summary["quarantined"]
+    for entry in quarantined:
+        assert list(entry) == ["record_index", "cca3", "reasons", "record"]
+        assert entry["record"] == records[entry["record_index"]]
+    reasons = {entry["record_index"]: (entry["cca3"], entry["reasons"]) for entry in quarantined}
+    assert reasons == {
+        0: (None, ["missing cca3"]),
+        2: ("AUS", ["missing name.common"]),
+        4: ("BRA", ["missing continents"]),
+        5: ("BTN", ["population is a JSON string, not an integer"]),
+        8: ("DEU", ["continents is a JSON string, not a list"]),
+        11: ("LSO", ["population is a JSON boolean, not an integer"]),
+        12: ("MAC", ["area is a JSON string, not a number"]),
+        13: ("nam", ['cca3 is not a 3-letter uppercase code (got "nam")']),
+        15: (None, ["record is a JSON number, not an object"]),
+        16: ("NZL", ['name.common is not a non-empty string (got "")']),
+    }
+    head = s3.head_object(Bucket=BUCKET, Key=summary["quarantine_key"])
+    assert head["ContentType"] == "application/x-ndjson"
+    assert head["Metadata"]["records"] == "10"
+    assert s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"]["records"] == "12"
+
+
+def test_several_reasons_on_one_record(ingest):
+    assert ingest.validate_record({"name": "Nowhere", "population": "1", "area": None}) == [
+        "name is a JSON string, not an object with name.common",
+        "missing cca3",
+        "missing continents",
+        "population is a JSON string, not an integer",
+        "area is a JSON null, not a number",
+    ]
+    assert ingest.validate_record({"name": {"common": "X"}, "cca3": "XXX", "continents": []}) == [
+        "continents is an empty list"
+    ]
+    assert ingest.validate_record({"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia", 7]}) == [
+        "continents has an element that is not a non-empty string"
+    ]
+    assert ingest.validate_record({"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia"],
+                                   "population": 0, "area": 0.44}) == []
+
+
+def test_duplicate_cca3_second_is_quarantined(ingest, capsys, s3, tmp_path, fixture_records):
+    records = copy.deepcopy(fixture_records[:5])
+    duplicate = copy.deepcopy(records[1])
+    duplicate["name"]["common"] = "Antarctica (again)"
+    records.append(duplicate)
+    url = write_source(tmp_path, records)
+
+    rc, out, err = run_job(ingest, capsys, url)
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert (summary["received"], summary["loaded"], summary["quarantined"]) == (6, 5, 1)
+    assert_landed_equals(s3, records[:5], summary)
+    [entry] = [json.loads(line) for line in read_lines(s3, summary["quarantine_key"])]
+    assert entry["record_index"] == 5 and entry["cca3"] == "ATA"
+    assert entry["reasons"] == ["duplicate cca3 ATA (already loaded from record_index 1)"]
+    assert entry["record"] == duplicate
+
+
+def test_unknown_new_field_is_kept(ingest, capsys, s3, tmp_path, fixture_records):
+    records = copy.deepcopy(fixture_records[:3])
+    records[1]["newField"] = {"addedIn": "v3.2", "values": [1, 2.5, None, "ü"]}
+    url = write_source(tmp_path, records)
+    rc, out, err = run_job(ingest, capsys, url)
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["quarantined"] == 0 and summary["quarantine_key"] is None
+    lines = read_lines(s3, KEY)
+    assert json.loads(lines[1])["newField"] == {"addedIn": "v3.2", "values": [1, 2.5, None, "ü"]}
+    assert lines[1].endswith(',"newField":{"addedIn":"v3.2","values":[1,2.5,null,"ü"]}}')
+    assert_landed_equals(s3, records, summary)
+
+
+def test_zero_valid_records_writes_nothing(ingest, capsys, s3, tmp_path):
+    url = write_source(tmp_path, [{"cca3": "AAA"}, "text", {"name": {"common": "B"}}])
+    rc, out, err = run_job(ingest, capsys, url)
+    assert_failed_cleanly(rc, out, err, s3)
+    message = error_line(err)
+    assert "none of the 3 records" in message and url in message
+    assert "record_index 0: missing name.common, missing continents" in message
+
+
+# --------------------------------------------------------------------------------------------
+# S3 errors
+# --------------------------------------------------------------------------------------------
+
+
+def test_missing_bucket_names_bucket_key_and_error_code(ingest, capsys, s3):
+    argv = job_argv(file_url(FIXTURE))
+    argv[argv.index(BUCKET)] = "no-such-bucket"
+    rc = ingest.main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 1 and out == "" and "Traceback" not in err
+    message = error_line(err)
+    assert f"s3://no-such-bucket/{KEY}" in message and "NoSuchBucket" in message
+
+
+# --------------------------------------------------------------------------------------------
+# Arguments
+# --------------------------------------------------------------------------------------------
+
+
+def test_argument_parsing_ignores_glue_args_and_applies_defaults(ingest):
+    options = ingest.parse_args(job_argv("https://example.com/c.json"))
+    assert options == {
+        "source_url": "https://example.com/c.json",
+        "bucket": BUCKET,
+        "key": KEY,
+        "quarantine_prefix": QPREFIX,
+        "max_bytes": 104857600,
+        "timeout_seconds": 30.0,
+        "max_attempts": 4,
+        "run_id": RUN_ID,
+    }
+
+
+def test_argument_parsing_optional_values_and_equals_form(ingest):
+    argv = ["x.py", "--bucket=b", "--key", "k", "--quarantine_prefix", "q/", "--source_url", "file:///a",
+            "--max_bytes", "2048", "--timeout_seconds", "2.5", "--max_attempts=1", "--run_id", "r1",
+            "--bucket", "b2"]
+    options = ingest.parse_args(argv)
+    assert options["bucket"] == "b2"  # the last occurrence wins, as with argparse
+    assert (options["max_bytes"], options["timeout_seconds"], options["max_attempts"]) == (2048, 2.5, 1)
+    assert options["run_id"] == "r1"
+
+
+def test_run_id_defaults_to_manual_without_glue(ingest):
+    argv = ["x.py", "--source_url", "file:///a", "--bucket", "b", "--key", "k", "--quarantine_prefix", "q/"]
+    assert ingest.parse_args(argv)["run_id"] == "manual"
+
+
+def test_get_resolved_options_semantics(ingest):
+    resolved = ingest.get_resolved_options(["x.py", *GLUE_EXTRA_ARGS, "--bucket", "b"], ["bucket"])
+    assert resolved["bucket"] == "b"
+    assert resolved["JOB_RUN_ID"] == RUN_ID
+    assert "job-bookmark-option" not in resolved and "scriptLocation" not in resolved
+    with pytest.raises(ingest.IngestError, match=r"--key") as excinfo:
+        ingest.get_resolved_options(["x.py", *GLUE_EXTRA_ARGS, "--bucket", "b"], ["bucket", "key"])
+    assert "--bucket" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("name, value", [("max_bytes", "abc"), ("max_bytes", "0"), ("timeout_seconds", "-1"),
+                                         ("max_attempts", "1.5"), ("timeout_seconds", "nan")])
+def test_bad_optional_numbers_are_rejected(ingest, name, value):
+    with pytest.raises(ingest.IngestError, match=f"--{name}"):
+        ingest.parse_args(job_argv("file:///a", f"--{name}", value))
+
+
+def test_main_missing_argument_names_it_and_writes_nothing(ingest, capsys, s3):
+    argv = [a for a in job_argv(file_url(FIXTURE))]
+    i = argv.index("--quarantine_prefix")
+    del argv[i:i + 2]
+    rc = ingest.main(argv)
+    out, err = capsys.readouterr()
+    assert_failed_cleanly(rc, out, err, s3)
+    assert "--quarantine_prefix" in error_line(err)
+
+
+# --------------------------------------------------------------------------------------------
+# The script as a process, and as Glue 3.9 source
+# --------------------------------------------------------------------------------------------
+
+
+def _subprocess_env(tmp_path: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and "proxy" not in k.lower()}
+    env.update({
+        # Any S3 call would hit a closed port and fail loudly (and quickly).
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    })
+    return env
+
+
+def _run_script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          env=_subprocess_env(tmp_path), timeout=60, cwd=tmp_path)
+
+
+def test_subprocess_missing_argument(tmp_path):
+    result = _run_script(tmp_path, "--JOB_RUN_ID", "jr_1", "--source_url", "file:///x.json", "--key", KEY)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("ERROR: missing required job argument(s): --bucket, --quarantine_prefix")
+
+
+def test_subprocess_bad_json_fails_before_touching_s3(tmp_path):
+    url = write_source(tmp_path, b'[{"cca3": "DEU",}]')
+    result = _run_script(tmp_path, "--source_url", url, "--bucket", BUCKET, "--key", KEY,
+                         "--quarantine_prefix", QPREFIX)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    message = error_line(result.stderr)
+    assert "not valid JSON" in message and "line 1, column 17 (char 16" in message and url in message
+    assert "127.0.0.1:9" not in result.stderr and "S3" not in result.stderr
+
+
+def test_subprocess_s3_endpoint_comes_from_aws_endpoint_url(tmp_path):
+    """The control for the test above: a valid source does reach S3 at AWS_ENDPOINT_URL and fails loudly."""
+    result = _run_script(tmp_path, "--source_url", file_url(FIXTURE), "--bucket", BUCKET, "--key", KEY,
+                         "--quarantine_prefix", QPREFIX)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    message = error_line(result.stderr)
+    assert f"S3 PutObject to s3://{BUCKET}/{KEY} failed: EndpointConnectionError" in message
+    assert "127.0.0.1:9" in message
+
+
+def test_script_is_glue_python39_source_without_local_branching():
+    source = SCRIPT.read_text(encoding="utf-8")
+    ast.parse(source, feature_version=(3, 9))  # e.g. no match statement
+    tree = ast.parse(source)
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                 and node.module}
+    assert "requests" not in imported
+    assert imported <= set(sys.stdlib_module_names) | {"boto3", "botocore", "awsglue", "__future__"}
+    for marker in ("endpoint_url", "localhost", "127.0.0.1", "os.environ", "getenv"):
+        assert marker not in source
+    assert "from __future__ import annotations" in source
+    assert "STRIP_OUTER_ARRAY" in source and "16 MB" in source  # the NDJSON rationale is written down
