@@ -37,10 +37,16 @@ PRINCIPAL_POLICY = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port(preferred: int | None = None) -> int:
+    """`preferred` (the port a service had before a restart) if it is free, else any free port."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free loopback port")
 
 
 def _alive(pid: int) -> bool:
@@ -100,7 +106,8 @@ class LocalCloud:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _start(self, service: str, args: list[str]) -> dict[str, Any]:
-        port = _free_port()
+        # a restarted service keeps its port when it can, so open connections' settings stay valid
+        port = _free_port((self._read(service) or {}).get("port"))
         url = f"http://127.0.0.1:{port}"
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -200,7 +207,6 @@ class LocalCloud:
 
     def _stop(self, service: str) -> bool:
         info = self._read(service)
-        self._pidfile(service).unlink(missing_ok=True)
         if not info or not _alive(info["pid"]):
             return False
         with contextlib.suppress(ProcessLookupError):
@@ -213,9 +219,14 @@ class LocalCloud:
                 os.killpg(info["pid"], signal.SIGKILL)
         return True
 
+    def _forget(self, service: str) -> None:
+        self._pidfile(service).unlink(missing_ok=True)
+
     def down(self, wipe: bool = False) -> dict[str, bool]:
         with self._lock():
             stopped = {s: self._stop(s) for s in reversed(SERVICES)}
+            for s in SERVICES:
+                self._forget(s)
             (self.dir / "cloud.json").unlink(missing_ok=True)
             if wipe:
                 import shutil

@@ -136,8 +136,16 @@ class LocalWarehouse:
     """Statement handlers. `handle()` returns None to let fakesnow run a statement unchanged, or a
     substitute SELECT (after doing the statement's work) whose result is Snowflake's answer."""
 
-    def __init__(self, duck: duckdb.DuckDBPyConnection, aws_endpoint: str, region: str, principal: Principal):
+    def __init__(
+        self,
+        duck: duckdb.DuckDBPyConnection,
+        aws_endpoint: str,
+        region: str,
+        principal: Principal,
+        db_dir: Path | None = None,
+    ):
         self.duck = duck
+        self.db_dir = db_dir
         self.aws_endpoint = aws_endpoint
         self.region = region
         self.principal = principal
@@ -176,6 +184,8 @@ class LocalWarehouse:
             r"DROP\s+(?:STORAGE\s+)?INTEGRATION\s+(IF\s+EXISTS\s+)?(\"[^\"]+\"|\w+)$", text, re.IGNORECASE
         ):
             return self.drop_integration(_ident(m.group(2)), bool(m.group(1)))
+        if m := re.match(r"DROP\s+DATABASE\s+(IF\s+EXISTS\s+)?(\"[^\"]+\"|\w+)$", text, re.IGNORECASE):
+            return self.drop_database(conn, _ident(m.group(2)), bool(m.group(1)))
         if re.match(r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP(ORARY)?\s+)?STAGE\b", upper):
             return self.create_stage(conn, text)
         if m := re.match(r"(?:LIST|LS)\s+@(\S+)$", text, re.IGNORECASE):
@@ -292,6 +302,31 @@ class LocalWarehouse:
                     return _values_sql(["status"], [(f"Drop statement executed successfully ({name} already dropped).",)])
                 self._require_integration(name)
             self.duck.cursor().execute(f"DELETE FROM {INTEGRATIONS_TABLE} WHERE name = ?", [name])
+        return _values_sql(["status"], [(f"{name} successfully dropped.",)])
+
+    # -- databases -----------------------------------------------------------------------------
+    def drop_database(self, conn: Any, name: str, if_exists: bool) -> str:
+        """DROP DATABASE: detach the DuckDB file and delete it, with the database's stages and file
+        formats (fakesnow has no DROP DATABASE)."""
+        with self._lock:
+            attached = {r[0].upper() for r in self.duck.cursor().execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+            if name not in attached:
+                if if_exists:
+                    return _values_sql(["status"], [(f"Drop statement executed successfully ({name} already dropped).",)])
+                raise ProgrammingError(
+                    msg=f"SQL compilation error:\nDatabase '{name}' does not exist or not authorized.",
+                    errno=2003,
+                    sqlstate="02000",
+                )
+            if conn.database == name:
+                conn._duck_conn.execute("SET schema = 'memory.main'")
+                conn.database, conn.database_set, conn.schema_set = None, False, False
+            self.duck.cursor().execute(f'DETACH "{name}"')
+            for table in (STAGES_TABLE, STAGE_FORMATS_TABLE, FILE_FORMATS_TABLE):
+                self.duck.cursor().execute(f"DELETE FROM {table} WHERE database_name = ?", [name])
+            if self.db_dir is not None:
+                for path in (self.db_dir / f"{name}.db", self.db_dir / f"{name}.db.wal"):
+                    path.unlink(missing_ok=True)
         return _values_sql(["status"], [(f"{name} successfully dropped.",)])
 
     # -- stages --------------------------------------------------------------------------------
@@ -839,7 +874,7 @@ def build_app(state_dir: Path, aws_endpoint: str, region: str, principal: Princi
     fs = _persistent_instance(state_dir)
     _load_httpfs(fs.duck_conn)
     server.shared_fs = fs
-    warehouse = LocalWarehouse(fs.duck_conn, aws_endpoint, region, principal)
+    warehouse = LocalWarehouse(fs.duck_conn, aws_endpoint, region, principal, db_dir=state_dir / "databases")
 
     def error_response(code: int, message: str, sqlstate: str) -> JSONResponse:
         return JSONResponse(

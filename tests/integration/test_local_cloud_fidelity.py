@@ -1,0 +1,360 @@
+"""The local cloud behaves like Snowflake and AWS for every statement and call the pipeline uses.
+
+Each test states the documented behaviour of the real service it reproduces. They exist because
+plain fakesnow/moto get these wrong (see ../shared/docs/local-cloud-facts.md), often silently.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import snowflake.connector.errors
+
+from helpers import iam, warehouse
+
+pytestmark = pytest.mark.integration
+
+ProgrammingError = snowflake.connector.errors.ProgrammingError
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def conn(settings):
+    with warehouse.connect(settings, None) as c:
+        warehouse.execute(c, "CREATE DATABASE IF NOT EXISTS FIDELITY")
+        warehouse.execute(c, "CREATE SCHEMA IF NOT EXISTS FIDELITY.T")
+        warehouse.execute(c, "USE SCHEMA FIDELITY.T")
+        yield c
+
+
+def q(conn, sql):
+    return warehouse.execute(conn, sql)
+
+
+@pytest.fixture
+def s3_stage(settings, conn):
+    """A bucket, a role Snowflake may assume (trust policy written from DESC INTEGRATION), an
+    integration and a stage on s3://<bucket>/data/. Returns a dict of names and clients."""
+    s3, iam_client = settings.aws_client("s3"), settings.aws_client("iam")
+    bucket = _name("fid-")
+    s3.create_bucket(Bucket=bucket)
+    account = settings.aws_client("sts").get_caller_identity()["Account"]
+    names = iam.Names(bucket, "data/", "scripts/", "quarantine/", settings.aws_region, account)
+    role = _name("fid-role-")
+    role_arn = iam_client.create_role(
+        RoleName=role, AssumeRolePolicyDocument=json.dumps(iam.snowflake_placeholder_trust_policy(account))
+    )["Role"]["Arn"]
+    iam_client.put_role_policy(
+        RoleName=role, PolicyName="read", PolicyDocument=json.dumps(iam.snowflake_role_policy(names))
+    )
+    integration = _name("FID_INT_").upper()
+    q(
+        conn,
+        f"CREATE STORAGE INTEGRATION {integration} TYPE = EXTERNAL_STAGE STORAGE_PROVIDER = 'S3' ENABLED = TRUE "
+        f"STORAGE_AWS_ROLE_ARN = '{role_arn}' STORAGE_ALLOWED_LOCATIONS = ('s3://{bucket}/data/')",
+    )
+    desc = {r["property"]: r["property_value"] for r in q(conn, f"DESC INTEGRATION {integration}").as_dicts()}
+    stage = _name("STG_").upper()
+    q(conn, f"CREATE STAGE {stage} URL = 's3://{bucket}/data/' STORAGE_INTEGRATION = {integration}")
+    return {
+        "bucket": bucket,
+        "role": role,
+        "role_arn": role_arn,
+        "integration": integration,
+        "desc": desc,
+        "stage": stage,
+        "s3": s3,
+        "iam": iam_client,
+        "trust": iam.snowflake_trust_policy(desc["STORAGE_AWS_IAM_USER_ARN"], desc["STORAGE_AWS_EXTERNAL_ID"]),
+    }
+
+
+@pytest.fixture
+def trusted_stage(s3_stage):
+    s3_stage["iam"].update_assume_role_policy(RoleName=s3_stage["role"], PolicyDocument=json.dumps(s3_stage["trust"]))
+    return s3_stage
+
+
+# --- storage integrations -----------------------------------------------------------------------
+
+
+def test_desc_integration_reports_an_existing_iam_user_and_an_external_id(settings, s3_stage):
+    desc = s3_stage["desc"]
+    user_arn = desc["STORAGE_AWS_IAM_USER_ARN"]
+    user = settings.aws_client("iam").get_user(UserName=user_arn.split("/")[-1])["User"]
+    assert user["Arn"] == user_arn
+    assert desc["STORAGE_AWS_ROLE_ARN"] == s3_stage["role_arn"]
+    assert desc["STORAGE_AWS_EXTERNAL_ID"] and desc["STORAGE_AWS_EXTERNAL_ID"] != iam.PLACEHOLDER_EXTERNAL_ID
+    assert desc["STORAGE_ALLOWED_LOCATIONS"] == f"s3://{s3_stage['bucket']}/data/"
+
+
+def test_create_or_replace_integration_regenerates_the_external_id_but_if_not_exists_keeps_it(conn, s3_stage):
+    name, before = s3_stage["integration"], s3_stage["desc"]["STORAGE_AWS_EXTERNAL_ID"]
+    body = (
+        f"TYPE = EXTERNAL_STAGE STORAGE_PROVIDER = 'S3' STORAGE_AWS_ROLE_ARN = '{s3_stage['role_arn']}' "
+        f"STORAGE_ALLOWED_LOCATIONS = ('s3://{s3_stage['bucket']}/data/')"
+    )
+
+    def external_id() -> str:
+        return {r["property"]: r["property_value"] for r in q(conn, f"DESC INTEGRATION {name}").as_dicts()}[
+            "STORAGE_AWS_EXTERNAL_ID"
+        ]
+
+    q(conn, f"CREATE STORAGE INTEGRATION IF NOT EXISTS {name} {body}")
+    assert external_id() == before
+    q(conn, f"CREATE OR REPLACE STORAGE INTEGRATION {name} {body}")
+    assert external_id() != before
+
+
+def test_show_and_drop_integration(conn, s3_stage):
+    name = s3_stage["integration"]
+    assert name in [r["name"] for r in q(conn, "SHOW INTEGRATIONS").as_dicts()]
+    q(conn, f"DROP INTEGRATION {name}")
+    assert name not in [r["name"] for r in q(conn, "SHOW INTEGRATIONS").as_dicts()]
+    q(conn, f"DROP INTEGRATION IF EXISTS {name}")  # idempotent
+    with pytest.raises(ProgrammingError, match="does not exist"):
+        q(conn, f"DESC INTEGRATION {name}")
+
+
+def test_stage_outside_the_allowed_locations_is_refused(conn, s3_stage):
+    with pytest.raises(ProgrammingError, match="not allowed by integration"):
+        q(conn, f"CREATE STAGE {_name('BAD_')} URL = 's3://{s3_stage['bucket']}/other/' "
+                f"STORAGE_INTEGRATION = {s3_stage['integration']}")
+
+
+# --- stages read S3 through the integration's role --------------------------------------------
+
+
+def test_stage_cannot_list_until_the_trust_policy_names_snowflakes_principal_and_external_id(conn, s3_stage):
+    s3_stage["s3"].put_object(Bucket=s3_stage["bucket"], Key="data/a.ndjson", Body=b'{"a": 1}\n')
+    # the placeholder trust policy (own account, external id 0000) does not let Snowflake in
+    with pytest.raises(ProgrammingError, match="Error assuming AWS_ROLE"):
+        q(conn, f"LIST @{s3_stage['stage']}")
+    # the right principal with a wrong external id is refused too
+    wrong = iam.snowflake_trust_policy(s3_stage["desc"]["STORAGE_AWS_IAM_USER_ARN"], "not-the-external-id")
+    s3_stage["iam"].update_assume_role_policy(RoleName=s3_stage["role"], PolicyDocument=json.dumps(wrong))
+    with pytest.raises(ProgrammingError, match="Error assuming AWS_ROLE"):
+        q(conn, f"LIST @{s3_stage['stage']}")
+    s3_stage["iam"].update_assume_role_policy(RoleName=s3_stage["role"], PolicyDocument=json.dumps(s3_stage["trust"]))
+    rows = q(conn, f"LIST @{s3_stage['stage']}").as_dicts()
+    assert [r["name"] for r in rows] == [f"s3://{s3_stage['bucket']}/data/a.ndjson"]
+
+
+def test_list_stage_lists_the_s3_objects_with_sizes(conn, trusted_stage):
+    s3, bucket = trusted_stage["s3"], trusted_stage["bucket"]
+    s3.put_object(Bucket=bucket, Key="data/one.json", Body=b"[1]")
+    s3.put_object(Bucket=bucket, Key="data/sub/two.json", Body=b"[1, 2]")
+    s3.put_object(Bucket=bucket, Key="elsewhere/three.json", Body=b"[]")
+    rows = {r["name"]: r["size"] for r in q(conn, f"LIST @{trusted_stage['stage']}").as_dicts()}
+    assert rows == {f"s3://{bucket}/data/one.json": 3, f"s3://{bucket}/data/sub/two.json": 6}
+    sub = q(conn, f"LIST @{trusted_stage['stage']}/sub/").as_dicts()
+    assert [r["name"] for r in sub] == [f"s3://{bucket}/data/sub/two.json"]
+
+
+def test_role_policy_limits_what_the_stage_can_read(conn, trusted_stage):
+    """Take s3:GetObject away from the role: Snowflake's COPY then fails with S3's AccessDenied."""
+    s3_stage = trusted_stage
+    s3_stage["s3"].put_object(Bucket=s3_stage["bucket"], Key="data/a.ndjson", Body=b'{"a": 1}\n')
+    s3_stage["iam"].delete_role_policy(RoleName=s3_stage["role"], PolicyName="read")
+    s3_stage["iam"].put_role_policy(
+        RoleName=s3_stage["role"],
+        PolicyName="list-only",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{s3_stage['bucket']}"}]}),
+    )
+    q(conn, "CREATE OR REPLACE TABLE DENIED (V VARIANT)")
+    with pytest.raises(ProgrammingError, match="(?i)403|denied|forbidden"):
+        q(conn, f"COPY INTO DENIED FROM @{s3_stage['stage']} FILE_FORMAT = (TYPE = JSON)")
+
+
+# --- COPY INTO from JSON ---------------------------------------------------------------------
+
+
+def test_copy_json_loads_one_row_per_top_level_value(conn, trusted_stage):
+    s3, bucket, stage = trusted_stage["s3"], trusted_stage["bucket"], trusted_stage["stage"]
+    s3.put_object(Bucket=bucket, Key="data/lines.ndjson", Body=b'{"n": 1}\n{"n": 2}\n{"n": 3}\n')
+    s3.put_object(Bucket=bucket, Key="data/array.json", Body=b'[{"n": 1}, {"n": 2}]')
+    q(conn, "CREATE OR REPLACE TABLE J (V VARIANT)")
+    q(conn, f"COPY INTO J FROM @{stage} FILES = ('lines.ndjson') FILE_FORMAT = (TYPE = JSON)")
+    assert q(conn, "SELECT COUNT(*) FROM J").rows == [(3,)]  # NDJSON: one row per line
+    q(conn, "TRUNCATE TABLE J")
+    q(conn, f"COPY INTO J FROM @{stage} FILES = ('array.json') FILE_FORMAT = (TYPE = JSON)")
+    # without STRIP_OUTER_ARRAY the whole array is one VARIANT
+    assert q(conn, "SELECT COUNT(*), MAX(ARRAY_SIZE(V)) FROM J").rows == [(1, 2)]
+    q(conn, "TRUNCATE TABLE J")
+    q(conn, f"COPY INTO J FROM @{stage} FILES = ('array.json') FILE_FORMAT = (TYPE = JSON STRIP_OUTER_ARRAY = TRUE) FORCE = TRUE")
+    assert sorted(q(conn, "SELECT V:n::INT FROM J").rows) == [(1,), (2,)]
+
+
+def test_copy_skips_loaded_files_unless_forced_and_records_load_history(conn, trusted_stage):
+    s3, bucket, stage = trusted_stage["s3"], trusted_stage["bucket"], trusted_stage["stage"]
+    s3.put_object(Bucket=bucket, Key="data/lines.ndjson", Body=b'{"n": 1}\n{"n": 2}\n')
+    q(conn, "CREATE OR REPLACE TABLE H (V VARIANT)")
+    first = q(conn, f"COPY INTO H FROM @{stage} FILE_FORMAT = (TYPE = JSON)").as_dicts()
+    assert [(r["status"], r["rows_loaded"]) for r in first] == [("LOADED", 2)]
+    second = q(conn, f"COPY INTO H FROM @{stage} FILE_FORMAT = (TYPE = JSON)").as_dicts()
+    assert [(r["status"], r["rows_loaded"]) for r in second] == [("LOAD_SKIPPED", 0)]
+    forced = q(conn, f"COPY INTO H FROM @{stage} FILE_FORMAT = (TYPE = JSON) FORCE = TRUE").as_dicts()
+    assert [r["status"] for r in forced] == ["LOADED"]
+    assert q(conn, "SELECT COUNT(*) FROM H").rows == [(4,)]
+    history = q(conn, "SELECT FILE_NAME, ROW_COUNT FROM FIDELITY.INFORMATION_SCHEMA.LOAD_HISTORY WHERE TABLE_NAME = 'H'")
+    assert history.rows and all(r[0] == f"s3://{bucket}/data/lines.ndjson" for r in history.rows)
+
+
+def test_copy_with_transformation_records_file_name_and_row_number(conn, trusted_stage):
+    s3, bucket, stage = trusted_stage["s3"], trusted_stage["bucket"], trusted_stage["stage"]
+    s3.put_object(Bucket=bucket, Key="data/countries/x.ndjson", Body=b'{"c": "A"}\n{"c": "B"}\n')
+    q(conn, "CREATE OR REPLACE TABLE L (DATA VARIANT, F VARCHAR, R NUMBER, TS TIMESTAMP_LTZ)")
+    q(conn, f"CREATE FILE FORMAT IF NOT EXISTS JSONF TYPE = JSON")
+    q(conn, f"COPY INTO L (DATA, F, R, TS) FROM (SELECT $1, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER, "
+            f"METADATA$START_SCAN_TIME FROM @{stage}) FILE_FORMAT = (FORMAT_NAME = 'FIDELITY.T.JSONF')")
+    rows = q(conn, "SELECT DATA:c::STRING, F, R FROM L ORDER BY R").rows
+    assert rows == [("A", "countries/x.ndjson", 1), ("B", "countries/x.ndjson", 2)]
+    assert q(conn, "SELECT COUNT(*) FROM L WHERE TS IS NULL").rows == [(0,)]
+
+
+def test_copy_of_malformed_json_fails_with_a_sql_error_and_loads_nothing(conn, trusted_stage):
+    s3, bucket, stage = trusted_stage["s3"], trusted_stage["bucket"], trusted_stage["stage"]
+    s3.put_object(Bucket=bucket, Key="data/a_good.ndjson", Body=b'{"n": 1}\n')
+    s3.put_object(Bucket=bucket, Key="data/b_bad.ndjson", Body=b'{"n": 2}\n{"n": \n')
+    q(conn, "CREATE OR REPLACE TABLE M (V VARIANT)")
+    started = time.monotonic()
+    with pytest.raises(ProgrammingError, match="b_bad.ndjson"):
+        q(conn, f"COPY INTO M FROM @{stage} FILE_FORMAT = (TYPE = JSON)")
+    assert time.monotonic() - started < 5
+    # ON_ERROR = ABORT_STATEMENT (the default): not even the good file's rows stay
+    assert q(conn, "SELECT COUNT(*) FROM M").rows == [(0,)]
+
+
+# --- FLATTEN ---------------------------------------------------------------------------------
+
+
+def test_flatten_outer_keeps_a_row_for_empty_and_missing_input(conn):
+    q(conn, "CREATE OR REPLACE TABLE F (ID INT, V VARIANT)")
+    q(conn, """INSERT INTO F SELECT 1, PARSE_JSON('{"c": {"EUR": {}, "USD": {}}}')
+               UNION ALL SELECT 2, PARSE_JSON('{"c": {}}')
+               UNION ALL SELECT 3, PARSE_JSON('{"x": 1}')
+               UNION ALL SELECT 4, PARSE_JSON('{"c": []}')""")
+    outer = q(conn, "SELECT F.ID, C.KEY FROM F, LATERAL FLATTEN(INPUT => F.V:c, OUTER => TRUE) C ORDER BY 1, 2").rows
+    assert outer == [(1, "EUR"), (1, "USD"), (2, None), (3, None), (4, None)]
+    inner = q(conn, "SELECT F.ID, C.KEY FROM F, LATERAL FLATTEN(INPUT => F.V:c) C ORDER BY 1, 2").rows
+    assert inner == [(1, "EUR"), (1, "USD")]
+    explicit_false = q(conn, "SELECT COUNT(*) FROM F, LATERAL FLATTEN(INPUT => F.V:c, OUTER => FALSE) C").rows
+    assert explicit_false == [(2,)]
+
+
+# --- errors and persistence ---------------------------------------------------------------------
+
+
+def test_unsupported_sql_fails_at_once_with_a_sql_error(conn, trusted_stage):
+    q(conn, "CREATE OR REPLACE TABLE U (V VARIANT)")
+    started = time.monotonic()
+    with pytest.raises(ProgrammingError):
+        q(conn, "SELECT OBJECT_KEYS(PARSE_JSON('{\"a\": 1}'))")
+    with pytest.raises(ProgrammingError, match="ON_ERROR"):
+        q(conn, f"COPY INTO U FROM @{trusted_stage['stage']} FILE_FORMAT = (TYPE = JSON) ON_ERROR = CONTINUE")
+    assert time.monotonic() - started < 5, "an HTTP 500 would have made the connector retry for many seconds"
+
+
+def test_tables_stages_and_integrations_survive_a_restart(settings, local_cloud, conn, trusted_stage):
+    q(conn, "CREATE OR REPLACE TABLE KEEP (N INT)")
+    q(conn, "INSERT INTO KEEP VALUES (1), (2)")
+    local_cloud._stop("snowflake")
+    local_cloud.up()
+    from helpers.settings import Settings
+
+    with warehouse.connect(Settings(), None) as fresh:
+        assert q(fresh, "SELECT COUNT(*) FROM FIDELITY.T.KEEP").rows == [(2,)]
+        stages = [r["name"] for r in q(fresh, "SHOW STAGES IN SCHEMA FIDELITY.T").as_dicts()]
+        assert trusted_stage["stage"] in stages
+        q(fresh, f"DESC INTEGRATION {trusted_stage['integration']}")
+        q(fresh, f"LIST @FIDELITY.T.{trusted_stage['stage']}")  # still reads through the integration
+
+
+# --- AWS side ------------------------------------------------------------------------------------
+
+
+def test_iam_is_enforced_unknown_keys_are_refused(settings):
+    s3 = settings.aws_client("s3", aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x" * 40)
+    with pytest.raises(Exception, match="(?i)InvalidAccessKeyId|403|denied|security token"):
+        s3.list_buckets()
+
+
+def _glue_job(settings, role_arn: str, script: bytes) -> str:
+    s3, glue = settings.aws_client("s3"), settings.aws_client("glue")
+    bucket = _name("glue-")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="scripts/job.py", Body=script)
+    name = _name("job-")
+    glue.create_job(
+        Name=name, Role=role_arn,
+        Command={"Name": "pythonshell", "ScriptLocation": f"s3://{bucket}/scripts/job.py", "PythonVersion": "3.9"},
+        DefaultArguments={"--greeting": "hello"},
+    )
+    return name, bucket
+
+
+def _glue_role(settings, bucket_pattern: str, trusted_service: str = "glue.amazonaws.com") -> str:
+    iam_client = settings.aws_client("iam")
+    role = _name("glue-role-")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": trusted_service}, "Action": "sts:AssumeRole"}]}
+    arn = iam_client.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam_client.put_role_policy(RoleName=role, PolicyName="s3", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket_pattern}"}]}))
+    return arn
+
+
+def test_glue_job_run_really_runs_the_script_and_ships_its_logs(settings):
+    from helpers import glue_job
+
+    script = b"import sys\nprint('args', ' '.join(sys.argv[1:]))\nprint('to stderr', file=sys.stderr)\n"
+    role_arn = _glue_role(settings, "glue-*/scripts/*")
+    name, _ = _glue_job(settings, role_arn, script)
+    glue, logs = settings.aws_client("glue"), settings.aws_client("logs")
+    run_id = glue_job.start_run(glue, name, {"--who": "world"})
+    run = glue_job.wait_for_run(glue, name, run_id, timeout_s=60)
+    assert run["JobRunState"] == "SUCCEEDED"
+    out = glue_job.read_log(logs, glue_job.OUTPUT_LOG_GROUP, run_id)
+    assert len(out) == 1 and "--greeting hello" in out[0] and "--who world" in out[0]
+    assert f"--JOB_RUN_ID {run_id}" in out[0]
+    assert glue_job.read_log(logs, glue_job.ERROR_LOG_GROUP, run_id) == ["to stderr"]
+
+
+def test_glue_job_run_fails_with_the_scripts_error(settings):
+    from helpers import glue_job
+
+    role_arn = _glue_role(settings, "glue-*/scripts/*")
+    name, _ = _glue_job(settings, role_arn, b"import sys\nsys.exit('ERROR: source answered HTTP 404')\n")
+    glue = settings.aws_client("glue")
+    run = glue_job.wait_for_run(glue, name, glue_job.start_run(glue, name, {}), timeout_s=60)
+    assert run["JobRunState"] == "FAILED"
+    assert "HTTP 404" in run["ErrorMessage"]
+
+
+def test_glue_cannot_run_a_job_whose_role_does_not_trust_glue(settings):
+    from helpers import glue_job
+
+    role_arn = _glue_role(settings, "glue-*/scripts/*", trusted_service="lambda.amazonaws.com")
+    name, _ = _glue_job(settings, role_arn, b"print('never')\n")
+    glue = settings.aws_client("glue")
+    run = glue_job.wait_for_run(glue, name, glue_job.start_run(glue, name, {}), timeout_s=60)
+    assert run["JobRunState"] == "FAILED" and "glue.amazonaws.com" in run["ErrorMessage"]
+
+
+def test_glue_job_reads_its_script_with_the_roles_permissions(settings):
+    """A role that may not read the script: the run fails on S3's AccessDenied, as in AWS."""
+    from helpers import glue_job
+
+    role_arn = _glue_role(settings, "some-other-bucket/*")
+    name, _ = _glue_job(settings, role_arn, b"print('never')\n")
+    glue = settings.aws_client("glue")
+    run = glue_job.wait_for_run(glue, name, glue_job.start_run(glue, name, {}), timeout_s=60)
+    assert run["JobRunState"] == "FAILED" and "AccessDenied" in run["ErrorMessage"]
