@@ -66,7 +66,7 @@ def run_dbt(
     on_line: Callable[[str], None] | None = None,
 ) -> DbtResult:
     """Run `dbt <args>`; each output line goes to `on_line` as it arrives (progress)."""
-    target_path = DBT_PROJECT_DIR / "target" / target
+    target_path = settings.dbt_target_dir / target
     cmd = [
         dbt_executable(),
         *args,
@@ -81,7 +81,7 @@ def run_dbt(
         **os.environ,
         **settings.dbt_env(target),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_LOG_PATH": str(DBT_PROJECT_DIR / "logs"),
+        "DBT_LOG_PATH": str(target_path / "logs"),
         "DBT_USE_COLORS": "false",
     }
     tail: list[str] = []

@@ -69,6 +69,13 @@ class Pipeline:
                 report.seconds[step] = elapsed
             self.echo(f"[{step}] done in {elapsed:.1f}s")
 
+    def _show(self, results: list[warehouse.StatementResult]) -> None:
+        """Each statement sent and the gist of Snowflake's answer."""
+        for r in results:
+            first = " ".join(r.sql.split())[:90]
+            answer = r.rows[0][0] if len(r.rows) == 1 and len(r.columns) == 1 else f"{len(r.rows)} row(s)"
+            self.echo(f"    > {first}\n      {answer}")
+
     def names(self) -> iam.Names:
         s = self.settings
         account_id = s.aws_client("sts").get_caller_identity()["Account"]
@@ -127,6 +134,7 @@ class Pipeline:
         with warehouse.connect(s, None) as conn:
             db_results = warehouse.apply_sql_file(conn, SQL_DIR / "01_databases.sql", ctx)
             results = warehouse.apply_sql_file(conn, SQL_DIR / "02_storage_integration.sql", ctx)
+        self._show(db_results + results)
         desc = {row["property"]: row["property_value"] for row in results[-1].as_dicts()}
         trust = iam.snowflake_trust_policy(desc["STORAGE_AWS_IAM_USER_ARN"], desc["STORAGE_AWS_EXTERNAL_ID"])
         changed = iam.set_trust_policy(s.aws_client("iam"), s.snowflake_role_name, trust)
@@ -148,6 +156,7 @@ class Pipeline:
                 with warehouse.connect(s, None) as conn:
                     results = warehouse.apply_sql_file(conn, SQL_DIR / "03_stage.sql", ctx)
                 listing = results[-1].as_dicts()
+                self._show(results)
                 return {"statements": [r.sql for r in results], "files": listing}
             except Exception as e:  # noqa: BLE001 - re-raised below after the retries
                 if "AWS_ROLE" not in str(e) or attempt == 5:

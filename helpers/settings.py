@@ -10,7 +10,6 @@ pipeline knows which one it talks to.
 from __future__ import annotations
 
 import json
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +35,8 @@ class Settings(BaseSettings):
     mode: Literal["local", "cloud"] = Field("local", validation_alias=_env("PIPELINE_MODE"))
     state_dir: Path = Field(PROJECT_ROOT / ".local", validation_alias=_env("PIPELINE_STATE_DIR"))
     artifacts_dir: Path = Field(PROJECT_ROOT / "artifacts", validation_alias=_env("PIPELINE_ARTIFACTS_DIR"))
+    # dbt's target/ (manifest, compiled SQL, run_results) per dbt target: <dir>/dev, <dir>/prod
+    dbt_target_dir: Path = Field(PROJECT_ROOT / "dbt_project" / "target", validation_alias=_env("PIPELINE_DBT_TARGET_DIR"))
 
     # --- AWS -----------------------------------------------------------------------------------
     aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
@@ -179,6 +180,3 @@ class Settings(BaseSettings):
 def get_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
 
-
-def is_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}

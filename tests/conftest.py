@@ -30,6 +30,7 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     os.environ["PIPELINE_STATE_DIR"] = str(state)
     os.environ["PIPELINE_ARTIFACTS_DIR"] = str(tmp_path_factory.mktemp("artifacts"))
     os.environ["PIPELINE_MODE"] = "local"
+    os.environ["PIPELINE_DBT_TARGET_DIR"] = str(tmp_path_factory.mktemp("dbt-target"))
     cloud = LocalCloud(Settings())
     cloud.up()
     try:

@@ -157,7 +157,7 @@ def test_prod_target_builds_the_same_marts_in_its_own_database(settings, dev_run
 def test_sql_and_compiled_dbt_models_parse_as_snowflake_sql(settings, dev_run):
     Pipeline(settings).transform("prod", "parse-check")  # compiles every model for the prod target
     files = sorted((PROJECT_ROOT / "sql").glob("*.sql"))
-    compiled = sorted((PROJECT_ROOT / "dbt_project" / "target" / "prod" / "compiled").rglob("*.sql"))
+    compiled = sorted((settings.dbt_target_dir / "prod" / "compiled").rglob("*.sql"))
     assert len(files) >= 3 and len(compiled) >= 10
     pipeline = Pipeline(settings)
     skipped = []
