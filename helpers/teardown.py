@@ -28,12 +28,17 @@ def _attempt(deleted: list[str], label: str, fn: Callable[[], Any]) -> None:
             raise
 
 
-def delete_glue(settings: Settings, deleted: list[str]) -> None:
-    glue, logs = settings.aws_client("glue"), settings.aws_client("logs")
+def our_run_ids(settings: Settings) -> list[str]:
+    glue = settings.aws_client("glue")
     run_ids: list[str] = []
     with contextlib.suppress(glue.exceptions.EntityNotFoundException):
         for page in glue.get_paginator("get_job_runs").paginate(JobName=settings.glue_job_name):
             run_ids += [r["Id"] for r in page["JobRuns"]]
+    return run_ids
+
+
+def delete_glue(settings: Settings, deleted: list[str], run_ids: list[str]) -> None:
+    glue, logs = settings.aws_client("glue"), settings.aws_client("logs")
     # The /aws-glue/python-jobs/* groups are shared by every Glue job in the account: delete only
     # our runs' streams, and a group only once it is empty.
     for group in (glue_job.OUTPUT_LOG_GROUP, glue_job.ERROR_LOG_GROUP):
@@ -101,8 +106,9 @@ def delete_snowflake(settings: Settings, deleted: list[str]) -> None:
         deleted.append(f"snowflake integration {settings.integration_name}")
 
 
-def audit(settings: Settings) -> dict[str, list[str]]:
-    """What of ours is still there, listed from the services themselves."""
+def audit(settings: Settings, run_ids: list[str] | tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """What of ours is still there, listed from the services themselves. The Glue log groups are
+    shared with every other Glue job of the account: ours are the streams named by our run ids."""
     remaining: dict[str, list[str]] = {}
     iam = settings.aws_client("iam")
     roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
@@ -114,8 +120,16 @@ def audit(settings: Settings) -> dict[str, list[str]]:
     remaining["s3 buckets"] = [b for b in buckets if b == settings.bucket]
     jobs = settings.aws_client("glue").list_jobs().get("JobNames", [])
     remaining["glue jobs"] = [j for j in jobs if j == settings.glue_job_name]
-    groups = [g["logGroupName"] for g in settings.aws_client("logs").describe_log_groups()["logGroups"]]
-    remaining["log groups"] = [g for g in groups if g in (glue_job.OUTPUT_LOG_GROUP, glue_job.ERROR_LOG_GROUP)]
+    logs = settings.aws_client("logs")
+    remaining["log streams"] = []
+    for group in (glue_job.OUTPUT_LOG_GROUP, glue_job.ERROR_LOG_GROUP):
+        with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
+            streams = {
+                st["logStreamName"]
+                for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group)
+                for st in page["logStreams"]
+            }
+            remaining["log streams"] += [f"{group}/{r}" for r in run_ids if r in streams]
     with warehouse.connect(settings, None) as conn:
         dbs = [r[1] for r in warehouse.execute(conn, "SHOW DATABASES").rows]
         remaining["snowflake databases"] = [d for d in dbs if d in (settings.dev_database, settings.prod_database)]
@@ -128,15 +142,16 @@ def teardown(settings: Settings | None = None, echo: Echo | None = None) -> dict
     settings = settings or Settings()
     echo = echo or (lambda _m: None)
     deleted: list[str] = []
+    run_ids = our_run_ids(settings)
     for label, step in (
         ("snowflake", delete_snowflake),
-        ("glue", delete_glue),
+        ("glue", lambda s, d: delete_glue(s, d, run_ids)),
         ("iam", delete_iam),
         ("s3", delete_bucket),
     ):
         echo(f"[teardown] {label}")
         step(settings, deleted)
-    remaining = audit(settings)
+    remaining = audit(settings, run_ids)
     for line in deleted:
         echo(f"  deleted {line}")
     left = sum(len(v) for v in remaining.values())
