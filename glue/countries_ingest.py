@@ -13,13 +13,21 @@ Job parameters (Glue passes every value as a string):
   required  --source_url --bucket --key --quarantine_prefix
   optional  --max_bytes (104857600) --timeout_seconds (30) --max_attempts (4)
             --run_id (default: Glue's --JOB_RUN_ID, else "manual")
+            --skip_if_sha256 (the source sha256 the landed file already holds: when the fresh
+            download has that sha256, nothing is written and the summary says "unchanged")
 
 Outcome:
   success  exit 0 and exactly one JSON line on stdout, ``{"event": "ingest_summary", ...}``;
-           progress lines go to stderr.
-  failure  exit 1 and ``ERROR: <what, where, why, and a hint>`` on stderr. A failure of the
-           whole file (download, size, encoding, JSON, shape, no valid record) writes nothing
-           to S3, so the previously landed file stays as it was.
+           progress and retry lines go to stderr.
+  failure  exit 1, ``ERROR: <what, where, why, and a hint>`` on stderr and one JSON line on
+           stdout, ``{"event": "ingest_failed", "stage": ..., "error": ..., <the counts known>}``.
+           A failure of the whole file (download, size, encoding, JSON, shape) writes nothing
+           to S3; when no record at all is valid, only the quarantine file is written. Either
+           way the previously landed file stays as it was.
+
+Every quarantined record is one line ``{"record_index", "cca3", "reason_codes", "reasons",
+"record"}``: ``reason_codes`` are machine-readable (``missing:cca3``, ``type:population``,
+``duplicate:cca3``, ...), ``reasons`` say the same for people.
 """
 from __future__ import annotations
 
@@ -44,6 +52,8 @@ OPTIONAL_ARG_DEFAULTS = {
     "timeout_seconds": "30",
     "max_attempts": "4",
 }
+# Optional text arguments, empty when absent (--run_id has its own default, below).
+OPTIONAL_STRING_ARGS = ("run_id", "skip_if_sha256")
 # Glue adds its own arguments (--JOB_ID, --JOB_RUN_ID, --JOB_NAME, --job-bookmark-option,
 # --scriptLocation, ...). getResolvedOptions ignores what it was not asked for but still
 # returns the job-run identifiers, which this job uses as the default run_id.
@@ -145,7 +155,7 @@ def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
     getResolvedOptions only knows required arguments, so an optional one is asked for only
     when it is present in argv; otherwise its default applies.
     """
-    optional_present = [name for name in (*OPTIONAL_ARG_DEFAULTS, "run_id") if _arg_present(argv, name)]
+    optional_present = [name for name in (*OPTIONAL_ARG_DEFAULTS, *OPTIONAL_STRING_ARGS) if _arg_present(argv, name)]
     resolved = get_resolved_options(list(argv), list(REQUIRED_ARGS) + optional_present)
 
     for name in REQUIRED_ARGS:
@@ -164,6 +174,7 @@ def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
         "timeout_seconds": _positive_number("timeout_seconds", raw["timeout_seconds"], float, 0.001),
         "max_attempts": _positive_number("max_attempts", raw["max_attempts"], int, 1),
         "run_id": run_id,
+        "skip_if_sha256": (resolved.get("skip_if_sha256") or "").strip().lower(),
     }
 
 
@@ -329,52 +340,61 @@ def decode_and_parse(raw: bytes, url: str) -> List[Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def validate_record(record: Any) -> List[str]:
-    """Return the reasons why one record is unusable (empty list: the record is valid).
+def record_problems(record: Any) -> List[Tuple[str, str]]:
+    """Why one record is unusable, as (code, message) pairs; an empty list: the record is valid.
 
+    The code is for machines (``<check>:<field>``, e.g. ``missing:cca3``, ``type:population``,
+    ``duplicate:cca3``; see the quarantine file's ``reason_codes``), the message for people.
     Unknown extra fields are fine and are kept as they are.
     """
     if not isinstance(record, dict):
-        return [f"record is a JSON {json_type_name(record)}, not an object"]
-    reasons: List[str] = []
+        return [("type:record", f"record is a JSON {json_type_name(record)}, not an object")]
+    problems: List[Tuple[str, str]] = []
 
     name = record.get("name")
     if "name" not in record:
-        reasons.append("missing name.common")
+        problems.append(("missing:name.common", "missing name.common"))
     elif not isinstance(name, dict):
-        reasons.append(f"name is a JSON {json_type_name(name)}, not an object with name.common")
+        problems.append(("type:name", f"name is a JSON {json_type_name(name)}, not an object with name.common"))
     elif "common" not in name:
-        reasons.append("missing name.common")
+        problems.append(("missing:name.common", "missing name.common"))
     elif not isinstance(name["common"], str) or not name["common"].strip():
-        reasons.append(f"name.common is not a non-empty string (got {json.dumps(name['common'])})")
+        problems.append(("invalid:name.common",
+                         f"name.common is not a non-empty string (got {json.dumps(name['common'])})"))
 
     if "cca3" not in record:
-        reasons.append("missing cca3")
+        problems.append(("missing:cca3", "missing cca3"))
     else:
         cca3 = record["cca3"]
         if not isinstance(cca3, str) or not _CCA3_RE.match(cca3):
-            reasons.append(f"cca3 is not a 3-letter uppercase code (got {json.dumps(cca3, ensure_ascii=False)})")
+            problems.append(("invalid:cca3", "cca3 is not a 3-letter uppercase code "
+                             f"(got {json.dumps(cca3, ensure_ascii=False)})"))
 
     if "continents" not in record:
-        reasons.append("missing continents")
+        problems.append(("missing:continents", "missing continents"))
     else:
         continents = record["continents"]
         if not isinstance(continents, list):
-            reasons.append(f"continents is a JSON {json_type_name(continents)}, not a list")
+            problems.append(("type:continents", f"continents is a JSON {json_type_name(continents)}, not a list"))
         elif not continents:
-            reasons.append("continents is an empty list")
+            problems.append(("invalid:continents", "continents is an empty list"))
         elif not all(isinstance(c, str) and c.strip() for c in continents):
-            reasons.append("continents has an element that is not a non-empty string")
+            problems.append(("invalid:continents", "continents has an element that is not a non-empty string"))
 
     if "population" in record:
         population = record["population"]
         if isinstance(population, bool) or not isinstance(population, int):
-            reasons.append(f"population is a JSON {json_type_name(population)}, not an integer")
+            problems.append(("type:population", f"population is a JSON {json_type_name(population)}, not an integer"))
     if "area" in record:
         area = record["area"]
         if isinstance(area, bool) or not isinstance(area, (int, float)):
-            reasons.append(f"area is a JSON {json_type_name(area)}, not a number")
-    return reasons
+            problems.append(("type:area", f"area is a JSON {json_type_name(area)}, not a number"))
+    return problems
+
+
+def validate_record(record: Any) -> List[str]:
+    """The messages of record_problems(): why one record is unusable (empty list: it is valid)."""
+    return [message for _code, message in record_problems(record)]
 
 
 def split_records(records: Sequence[Any]) -> Tuple[List[Any], List[Dict[str, Any]]]:
@@ -388,15 +408,17 @@ def split_records(records: Sequence[Any]) -> Tuple[List[Any], List[Dict[str, Any
     rejected: List[Dict[str, Any]] = []
     loaded_at: Dict[str, int] = {}
     for index, record in enumerate(records):
-        reasons = validate_record(record)
+        problems = record_problems(record)
         cca3 = record.get("cca3") if isinstance(record, dict) else None
         if isinstance(cca3, str) and cca3 in loaded_at:
-            reasons.append(f"duplicate cca3 {cca3} (already loaded from record_index {loaded_at[cca3]})")
-        if reasons:
+            problems.append(("duplicate:cca3",
+                             f"duplicate cca3 {cca3} (already loaded from record_index {loaded_at[cca3]})"))
+        if problems:
             rejected.append({
                 "record_index": index,
                 "cca3": cca3 if isinstance(cca3, str) else None,
-                "reasons": reasons,
+                "reason_codes": [code for code, _message in problems],
+                "reasons": [message for _code, message in problems],
                 "record": record,
             })
         else:
@@ -460,6 +482,35 @@ def put_ndjson(s3: Any, bucket: str, key: str, body: bytes, metadata: Dict[str, 
     return response.get("VersionId")
 
 
+def reason_counts(rejected: Sequence[Dict[str, Any]]) -> Dict[str, int]:
+    """How many quarantined records failed each check, e.g. {"missing:cca3": 2}."""
+    counts: Dict[str, int] = {}
+    for entry in rejected:
+        for code in entry["reason_codes"]:
+            counts[code] = counts.get(code, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def script_sha256() -> str:
+    """sha256 of this script's own source, recorded on the landed file: a landed file is only
+    "the same" as a fresh ingest if the same source went through the same validation code."""
+    try:
+        with open(__file__, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except (NameError, OSError):  # pragma: no cover - e.g. run from a string
+        return "unknown"
+
+
+def write_quarantine(s3: Any, options: Dict[str, Any], rejected: Sequence[Dict[str, Any]],
+                     metadata: Dict[str, str]) -> str:
+    """Write the rejected records, each with its reasons, under the run's own quarantine key."""
+    quarantine_key = quarantine_key_for(options["quarantine_prefix"], options["run_id"])
+    put_ndjson(s3, options["bucket"], quarantine_key, to_ndjson(rejected),
+               {**metadata, "records": str(len(rejected))})
+    log(f"quarantined {len(rejected)} record(s) to s3://{options['bucket']}/{quarantine_key}")
+    return quarantine_key
+
+
 def write_outputs(
     s3: Any,
     options: Dict[str, Any],
@@ -471,17 +522,21 @@ def write_outputs(
 
     Returns (version_id of the landed file, quarantine key or None).
     """
-    metadata = {"source-sha256": source_sha256, "source-url": options["source_url"], "run-id": options["run_id"]}
-    quarantine_key = None
-    if rejected:
-        quarantine_key = quarantine_key_for(options["quarantine_prefix"], options["run_id"])
-        put_ndjson(s3, options["bucket"], quarantine_key, to_ndjson(rejected),
-                   {**metadata, "records": str(len(rejected))})
-        log(f"quarantined {len(rejected)} record(s) to s3://{options['bucket']}/{quarantine_key}")
+    metadata = _metadata(options, source_sha256)
+    quarantine_key = write_quarantine(s3, options, rejected, metadata) if rejected else None
     version_id = put_ndjson(s3, options["bucket"], options["key"], to_ndjson(valid),
                             {**metadata, "records": str(len(valid))})
     log(f"wrote {len(valid)} record(s) to s3://{options['bucket']}/{options['key']}")
     return version_id, quarantine_key
+
+
+def _metadata(options: Dict[str, Any], source_sha256: str) -> Dict[str, str]:
+    return {
+        "source-sha256": source_sha256,
+        "source-url": options["source_url"],
+        "run-id": options["run_id"],
+        "ingest-script-sha256": script_sha256(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,33 +544,27 @@ def write_outputs(
 # ---------------------------------------------------------------------------------------------
 
 
-def run(argv: Sequence[str], s3_client: Any = None) -> Dict[str, Any]:
-    """Do the whole job and return the summary; raise IngestError on an expected failure."""
+def run(argv: Sequence[str], s3_client: Any = None, progress: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Do the whole job and return the summary; raise IngestError on an expected failure.
+
+    ``progress`` (if given) is filled in as the run goes, so that a failure can still report
+    what is known: the stage it failed in, the source's size and sha256, the record counts.
+    """
+    progress = {} if progress is None else progress
     options = parse_args(argv)
     url = options["source_url"]
+    progress.update(run_id=options["run_id"], source_url=url, stage="download")
     log(f"run {options['run_id']}: fetching {url}")
     raw = fetch(url, options["max_bytes"], options["timeout_seconds"], options["max_attempts"])
     source_sha256 = hashlib.sha256(raw).hexdigest()
+    progress.update(source_bytes=len(raw), source_sha256=source_sha256, stage="parse")
     log(f"fetched {len(raw)} bytes, sha256 {source_sha256}")
 
     records = decode_and_parse(raw, url)
+    progress.update(received=len(records), stage="validate")
     valid, rejected = split_records(records)
     log(f"received {len(records)} record(s): {len(valid)} valid, {len(rejected)} to quarantine")
-    if not valid:
-        examples = "; ".join(
-            f"record_index {entry['record_index']}: {', '.join(entry['reasons'])}" for entry in rejected[:3]
-        )
-        raise IngestError(
-            f"none of the {len(records)} records in {url} is valid, so nothing was written "
-            f"(first problems: {examples}). hint: the source's format may have changed; "
-            "compare a record with the checks in validate_record()"
-        )
-
-    # Only now, with everything validated, is S3 touched. boto3 takes the endpoint from
-    # AWS_ENDPOINT_URL when that is set (a local emulator), else the real S3 endpoint.
-    s3 = s3_client if s3_client is not None else boto3.client("s3")
-    version_id, quarantine_key = write_outputs(s3, options, valid, rejected, source_sha256)
-    return {
+    summary = {
         "event": "ingest_summary",
         "run_id": options["run_id"],
         "source_url": url,
@@ -526,17 +575,69 @@ def run(argv: Sequence[str], s3_client: Any = None) -> Dict[str, Any]:
         "quarantined": len(rejected),
         "bucket": options["bucket"],
         "key": options["key"],
-        "version_id": version_id,
-        "quarantine_key": quarantine_key,
+        "version_id": None,
+        "quarantine_key": None,
+        "unchanged": False,
+        "quarantine_reasons": reason_counts(rejected),
+    }
+    if valid and options["skip_if_sha256"] == source_sha256:
+        # The caller saw this very source (same sha256, same script) in the landed file's metadata:
+        # writing it again would only add an identical S3 version. Its quarantine, if any, is
+        # under the run id that landed it (the landed file's run-id metadata).
+        log(f"source unchanged (sha256 {source_sha256} is what the landed file holds): nothing written")
+        summary["unchanged"] = True
+        return summary
+
+    # Only now, with everything validated, is S3 touched. boto3 takes the endpoint from
+    # AWS_ENDPOINT_URL when that is set (a local emulator), else the real S3 endpoint.
+    s3 = s3_client if s3_client is not None else boto3.client("s3")
+    if not valid:
+        # Keep every record with its reasons, but never replace the landed file with nothing.
+        progress["stage"] = "write"
+        quarantine_key = write_quarantine(s3, options, rejected, _metadata(options, source_sha256))
+        progress.update(stage="validate", quarantined=len(rejected), quarantine_key=quarantine_key,
+                        quarantine_reasons=reason_counts(rejected))
+        examples = "; ".join(
+            f"record_index {entry['record_index']}: {', '.join(entry['reasons'])}" for entry in rejected[:3]
+        )
+        raise IngestError(
+            f"none of the {len(records)} records in {url} is valid, so the landed file was not replaced "
+            f"(first problems: {examples}); every record is in s3://{options['bucket']}/{quarantine_key} "
+            "with its reasons. hint: the source's format may have changed; "
+            "compare a record with the checks in validate_record()"
+        )
+
+    progress["stage"] = "write"
+    summary["version_id"], summary["quarantine_key"] = write_outputs(s3, options, valid, rejected, source_sha256)
+    return summary
+
+
+def failure_summary(error: str, progress: Dict[str, Any]) -> Dict[str, Any]:
+    """The machine-readable twin of the ERROR line: what failed, where, and the counts known."""
+    return {
+        "event": "ingest_failed",
+        "run_id": progress.get("run_id"),
+        "source_url": progress.get("source_url"),
+        "stage": progress.get("stage", "arguments"),
+        "error": error,
+        "source_bytes": progress.get("source_bytes"),
+        "source_sha256": progress.get("source_sha256"),
+        "received": progress.get("received"),  # None: the file could not be read as records
+        "loaded": 0,
+        "quarantined": progress.get("quarantined", 0),
+        "quarantine_key": progress.get("quarantine_key"),
+        "quarantine_reasons": progress.get("quarantine_reasons", {}),
     }
 
 
 def main(argv: Optional[Sequence[str]] = None, s3_client: Any = None) -> int:
     argv = list(sys.argv if argv is None else argv)
+    progress: Dict[str, Any] = {}
     try:
-        summary = run(argv, s3_client=s3_client)
+        summary = run(argv, s3_client=s3_client, progress=progress)
     except IngestError as exc:
         print(f"ERROR: {exc}", file=sys.stderr, flush=True)
+        print(json.dumps(failure_summary(str(exc), progress), ensure_ascii=False), flush=True)
         return 1
     print(json.dumps(summary, ensure_ascii=False), flush=True)
     return 0

@@ -16,7 +16,12 @@ TERMINAL_STATES = {"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR"}
 
 
 class GlueJobFailed(RuntimeError):
-    pass
+    """The job run did not succeed. `run` (when the run got that far) holds its state and logs,
+    including the job's machine-readable `ingest_failed` line (`run.failure`)."""
+
+    def __init__(self, message: str, run: JobRun | None = None):
+        super().__init__(message)
+        self.run = run
 
 
 def job_definition(role_arn: str, script_location: str, default_arguments: dict[str, str]) -> dict[str, Any]:
@@ -54,17 +59,30 @@ class JobRun:
     output: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    @property
-    def summary(self) -> dict[str, Any] | None:
-        """The job's one-line JSON summary (`"event": "ingest_summary"`) from its output log."""
+    def _event(self, name: str) -> dict[str, Any] | None:
         for line in reversed(self.output):
             try:
                 doc = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(doc, dict) and doc.get("event") == "ingest_summary":
+            if isinstance(doc, dict) and doc.get("event") == name:
                 return doc
         return None
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """The job's one-line JSON summary (`"event": "ingest_summary"`) from its output log."""
+        return self._event("ingest_summary")
+
+    @property
+    def failure(self) -> dict[str, Any] | None:
+        """A failed run's JSON line (`"event": "ingest_failed"`): stage, error and the counts known."""
+        return self._event("ingest_failed")
+
+    @property
+    def retries(self) -> list[str]:
+        """The job's `retry n/m: ...` lines (download retries with backoff) from its error log."""
+        return [line for line in self.errors if line.startswith("retry ")]
 
 
 def start_run(glue: Any, name: str, arguments: dict[str, str]) -> str:
@@ -104,11 +122,40 @@ def read_log(logs: Any, group: str, run_id: str, wait_s: float = 30) -> list[str
             time.sleep(1)
 
 
-def run_job(glue: Any, logs: Any, name: str, arguments: dict[str, str]) -> JobRun:
-    """Start a run, wait for it and collect its logs. Raises GlueJobFailed naming the cause."""
+def wait_for_running_runs(glue: Any, name: str, timeout_s: float) -> list[str]:
+    """Wait until no run of the job is STARTING/RUNNING/STOPPING (e.g. a run left behind by a
+    pipeline process that was killed). Returns the ids waited for."""
+    waited: list[str] = []
+    for page in glue.get_paginator("get_job_runs").paginate(JobName=name):
+        for run in page["JobRuns"]:
+            if run["JobRunState"] in {"STARTING", "RUNNING", "STOPPING", "WAITING"}:
+                wait_for_run(glue, name, run["Id"], timeout_s)
+                waited.append(run["Id"])
+    return waited
+
+
+def run_job(
+    glue: Any, logs: Any, name: str, arguments: dict[str, str], timeout_s: float = 900
+) -> JobRun:
+    """Start a run, wait for it (at most `timeout_s`) and collect its logs. Raises GlueJobFailed
+    naming the cause.
+
+    The job allows one run at a time (MaxConcurrentRuns=1). If one is still running, e.g. left
+    behind by a pipeline process that was killed, it is waited for (bounded) and then ours starts.
+    """
     started = time.monotonic()
-    run_id = start_run(glue, name, arguments)
-    run = wait_for_run(glue, name, run_id)
+    try:
+        run_id = start_run(glue, name, arguments)
+    except glue.exceptions.ConcurrentRunsExceededException:
+        waited = wait_for_running_runs(glue, name, timeout_s)
+        try:
+            run_id = start_run(glue, name, arguments)
+        except glue.exceptions.ConcurrentRunsExceededException as e:
+            raise GlueJobFailed(
+                f"Glue job {name} is still running another run (waited for {', '.join(waited) or 'none'}): {e}. "
+                "hint: another pipeline run is using the job; wait for it (aws glue get-job-runs) and re-run"
+            ) from e
+    run = wait_for_run(glue, name, run_id, timeout_s)
     result = JobRun(
         run_id=run_id,
         state=run["JobRunState"],
@@ -121,8 +168,9 @@ def run_job(glue: Any, logs: Any, name: str, arguments: dict[str, str]) -> JobRu
         detail = "\n".join(result.errors[-15:])
         raise GlueJobFailed(
             f"Glue job {name} run {run_id} {result.state}: {result.error}\n"
-            f"--- last lines of {ERROR_LOG_GROUP}/{run_id} ---\n{detail}"
+            f"--- last lines of {ERROR_LOG_GROUP}/{run_id} ---\n{detail}",
+            run=result,
         )
     if result.summary is None:
-        raise GlueJobFailed(f"Glue job {name} run {run_id} succeeded but printed no ingest_summary line")
+        raise GlueJobFailed(f"Glue job {name} run {run_id} succeeded but printed no ingest_summary line", run=result)
     return result

@@ -1,10 +1,24 @@
 """The whole pipeline, step by step: IAM -> S3 -> Glue -> Snowflake integration and stage -> dbt ->
 validation, with a run report. Each step is a function a notebook can call on its own; `run()`
 calls them in order. Every step is idempotent: re-running it converges to the same state.
+
+What `run()` guarantees (docs/runbook.md is the operator's view of the same):
+* One run at a time (helpers/run_lock.py): a second run fails at once, naming the one in progress.
+* Nothing users query changes unless everything passed: the Glue job writes nothing when the file
+  as a whole is bad; dbt builds and tests in the _BUILD schemas and `transform()` publishes to
+  RAW, TRANSFORM and MART only after every model, test and validation check passed (helpers/dbt.py).
+* An unchanged source is not reloaded: the Glue job is told the sha256 the landed file holds and
+  writes nothing when the download has it; the target's last load (`<db>.AUDIT.LOAD_STATE`,
+  written after each successful publish) says which source, ingest script and dbt project built
+  its tables, and when all three match, COPY and dbt are skipped. `force=True` reloads anyway.
+  dev and prod keep their own LOAD_STATE, so a source already loaded in dev still loads prod.
+* Every run writes a report, also when it fails: `<artifacts>/run_report.json` (the latest run)
+  and `<artifacts>/runs/<run_id>.json`, with the error, the counts known and the Glue log lines.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -14,13 +28,39 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from helpers import dbt, glue_job, iam, storage, validation, warehouse
+from helpers import dbt, glue_job, iam, run_lock, storage, validation, warehouse
 from helpers.settings import PROJECT_ROOT, Settings
 
 GLUE_SCRIPT = PROJECT_ROOT / "glue" / "countries_ingest.py"
 SQL_DIR = PROJECT_ROOT / "sql"
+STATE_SCHEMA = "AUDIT"  # per target database: the last successful load, see load_state()
+STATE_TABLE = "LOAD_STATE"
+UNCHANGED = "unchanged source"
 
 Echo = Callable[[str], None]
+
+
+class ServiceUnavailable(RuntimeError):
+    """AWS or Snowflake could not be reached during a run (the original error is the cause)."""
+
+
+CONNECT_ERRORS = (
+    "Could not connect to Snowflake backend", "Connection refused", "Failed to establish a new connection",
+)
+
+
+def _unreachable(e: BaseException) -> str | None:
+    """"AWS" or "Snowflake" if `e` says that service could not be reached, else None."""
+    import botocore.exceptions
+    import snowflake.connector.errors
+
+    if isinstance(e, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)):
+        return "AWS"
+    if isinstance(e, snowflake.connector.errors.OperationalError) or (
+        isinstance(e, snowflake.connector.errors.Error) and any(m in str(e) for m in CONNECT_ERRORS)
+    ):
+        return "Snowflake"
+    return None
 
 
 def new_run_id() -> str:
@@ -29,6 +69,11 @@ def new_run_id() -> str:
 
 @dataclass
 class RunReport:
+    """What a run did. `steps["reconciliation"]` balances the records: received (in the source;
+    null when the file could not be read as records) = loaded (landed, and so loaded into RAW) +
+    quarantined; and for a succeeded run loaded = rows in RAW. A failed run has loaded 0 unless it
+    failed after landing, and then RAW, TRANSFORM and MART were left as the last good run left them."""
+
     run_id: str
     target: str
     source_url: str
@@ -37,6 +82,7 @@ class RunReport:
     seconds: dict[str, float] = field(default_factory=dict)
     steps: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    force: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +91,7 @@ class RunReport:
             "status": self.status,
             "source_url": self.source_url,
             "started_at": self.started_at,
+            "force": self.force,
             "error": self.error,
             "seconds_per_step": self.seconds,
             **self.steps,
@@ -55,11 +102,16 @@ class Pipeline:
     def __init__(self, settings: Settings | None = None, echo: Echo | None = None):
         self.settings = settings or Settings()
         self.echo = echo or (lambda _msg: None)
+        self._lock_fd: int | None = None  # the run lock, while run() holds it (dbt inherits it)
+        self.last_report: RunReport | None = None  # the report of the last run(), also when it raised
+        self._step = ""  # the step in progress, for error messages
+        self._published = ""  # "", "partly" or "all": how far the publish of this run got
 
     # -- helpers -------------------------------------------------------------------------------
     @contextmanager
     def _timed(self, report: RunReport | None, step: str) -> Iterator[None]:
         started = time.monotonic()
+        self._step = step
         self.echo(f"[{step}] ...")
         try:
             yield
@@ -102,19 +154,46 @@ class Pipeline:
                 "--bucket": s.bucket,
                 "--key": s.data_key,
                 "--quarantine_prefix": s.quarantine_prefix,
+                # for a run started by hand (the Glue console); the pipeline passes its limits per run
                 "--max_bytes": str(s.max_source_bytes),
             },
         )
         return glue_job.ensure_job(s.aws_client("glue"), s.glue_job_name, definition)
 
-    def ingest(self, source_url: str, run_id: str) -> glue_job.JobRun:
+    def landed_file(self) -> dict[str, Any] | None:
+        """The landed file's current version and what its metadata says about it (None: not there)."""
         s = self.settings
-        return glue_job.run_job(
-            s.aws_client("glue"),
-            s.aws_client("logs"),
-            s.glue_job_name,
-            {"--source_url": source_url, "--run_id": run_id},
-        )
+        s3 = s.aws_client("s3")
+        try:
+            head = s3.head_object(Bucket=s.bucket, Key=s.data_key)
+        except s3.exceptions.ClientError as e:
+            if e.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}:
+                return None
+            raise
+        meta = head.get("Metadata", {})
+        return {
+            "version_id": head.get("VersionId"),
+            "source_sha256": meta.get("source-sha256"),
+            "ingest_script_sha256": meta.get("ingest-script-sha256"),
+            "run_id": meta.get("run-id"),
+            "records": int(meta["records"]) if meta.get("records", "").isdigit() else None,
+        }
+
+    def ingest(self, source_url: str, run_id: str, skip_if_sha256: str | None = None) -> glue_job.JobRun:
+        """Run the Glue job once. With `skip_if_sha256` (the sha256 the landed file holds) the job
+        writes nothing when the download has that sha256 (its summary says "unchanged")."""
+        s = self.settings
+        # the download's limits go with each run, so a run follows the current Settings
+        arguments = {
+            "--source_url": source_url,
+            "--run_id": run_id,
+            "--max_bytes": str(s.max_source_bytes),
+            "--timeout_seconds": f"{s.source_timeout_seconds:g}",
+            "--max_attempts": str(s.source_max_attempts),
+        }
+        if skip_if_sha256:
+            arguments["--skip_if_sha256"] = skip_if_sha256
+        return glue_job.run_job(s.aws_client("glue"), s.aws_client("logs"), s.glue_job_name, arguments)
 
     def sql_context(self, target: str, roles: iam.PipelineRoles | None = None) -> dict[str, Any]:
         s = self.settings
@@ -165,11 +244,61 @@ class Pipeline:
                 time.sleep(min(2**attempt, 10))
         raise RuntimeError(f"stage setup failed: {last_error}")
 
-    def transform(self, target: str, run_id: str) -> dbt.DbtResult:
-        return dbt.build(self.settings, target, run_id, on_line=lambda line: self.echo(f"    {line}"))
+    def transform(self, target: str, run_id: str, expected_records: int | None = None) -> dbt.DbtResult:
+        """Build and test everything in the _BUILD schemas, check the build, then publish it to
+        RAW, TRANSFORM and MART. Any failure before the publish leaves those exactly as they were."""
+        s = self.settings
+        result = dbt.build(
+            s, target, run_id, on_line=lambda line: self.echo(f"    {line}"),
+            keep_fds=(self._lock_fd,) if self._lock_fd is not None else (),
+        )
+        checks = validation.validate(s, target, expected_records=expected_records, schema_suffix=dbt.BUILD_SUFFIX)
+        if not checks.ok:
+            raise validation.ValidationFailed(
+                checks.describe_failures()
+                + "\nNothing was published: RAW, TRANSFORM and MART still hold the last good run."
+            )
+        self._published = "partly"
+        dbt.publish(s, target, result)
+        self._published = "all"
+        self.echo(f"    published {len(result.published)} tables to RAW, TRANSFORM and MART")
+        return result
+
+    # -- the target's last load ----------------------------------------------------------------
+    def load_state(self, target: str) -> dict[str, Any] | None:
+        """What built the target's published tables: the last successful load (None: never)."""
+        db = self.settings.database(target)
+        with warehouse.connect(self.settings, None) as conn:
+            exists = warehouse.scalar(
+                conn,
+                f"select count(*) from {db}.information_schema.tables "
+                f"where table_schema = '{STATE_SCHEMA}' and table_name = '{STATE_TABLE}'",
+            )
+            if not exists:
+                return None
+            rows = warehouse.execute(conn, f"select * from {db}.{STATE_SCHEMA}.{STATE_TABLE}").as_dicts()
+        if not rows:
+            return None
+        state = {k.lower(): v for k, v in rows[0].items()}
+        for key in ("received", "loaded", "quarantined"):
+            state[key] = int(state[key]) if str(state.get(key) or "").isdigit() else state.get(key)
+        return state
+
+    def record_load_state(self, target: str, state: dict[str, Any]) -> None:
+        """Replace the target's one-row LOAD_STATE (after a successful publish and validation)."""
+        db = self.settings.database(target)
+        columns = ", ".join(f"%({k})s::varchar as {k.upper()}" for k in state)
+        with warehouse.connect(self.settings, None) as conn:
+            warehouse.execute(conn, f"create schema if not exists {db}.{STATE_SCHEMA}")
+            warehouse.execute(
+                conn,
+                f"create or replace table {db}.{STATE_SCHEMA}.{STATE_TABLE} as select {columns}",
+                {k: None if v is None else str(v) for k, v in state.items()},
+            )
 
     # -- the whole run -------------------------------------------------------------------------
-    def run(self, source_url: str | None = None, target: str = "dev") -> RunReport:
+    def run(self, source_url: str | None = None, target: str = "dev", force: bool = False) -> RunReport:
+        """The whole pipeline under the run lock. `force=True` reloads even an unchanged source."""
         s = self.settings
         source_url = source_url or s.resolved_source_url
         report = RunReport(
@@ -177,76 +306,253 @@ class Pipeline:
             target=target,
             source_url=source_url,
             started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            force=force,
         )
+        self.last_report = report
+        self._published = ""
         try:
-            with self._timed(report, "iam"):
-                roles = self.setup_iam()
-                report.steps["iam"] = {
-                    "glue_role_arn": roles.glue_role_arn,
-                    "snowflake_role_arn": roles.snowflake_role_arn,
-                }
-            with self._timed(report, "s3"):
-                report.steps["s3"] = self.setup_storage()
-            with self._timed(report, "glue"):
-                job_state = self.setup_glue_job(roles)
-                job_run = self.ingest(source_url, report.run_id)
-                summary = job_run.summary or {}
-                report.steps["source"] = {
-                    "url": source_url,
-                    "bytes": summary.get("source_bytes"),
-                    "sha256": summary.get("source_sha256"),
-                    "records": summary.get("received"),
-                }
-                report.steps["glue"] = {
-                    "job": s.glue_job_name,
-                    "job_definition": job_state,
-                    "run_id": job_run.run_id,
-                    "state": job_run.state,
-                    "seconds": job_run.seconds,
-                }
-                report.steps["landing"] = {
-                    "bucket": summary.get("bucket"),
-                    "key": summary.get("key"),
-                    "version_id": summary.get("version_id"),
-                    "received": summary.get("received"),
-                    "loaded": summary.get("loaded"),
-                    "quarantined": summary.get("quarantined"),
-                    "quarantine_key": summary.get("quarantine_key"),
-                }
-                self.echo(
-                    f"    landed s3://{summary.get('bucket')}/{summary.get('key')}: "
-                    f"{summary.get('loaded')} records ({summary.get('quarantined')} quarantined)"
-                )
-            with self._timed(report, "snowflake"):
-                integration = self.setup_integration(roles, target)
-                stage = self.setup_stage(target)
-                report.steps["snowflake"] = {
-                    "database": s.database(target),
-                    "integration": s.integration_name,
-                    "storage_aws_iam_user_arn": integration["storage_aws_iam_user_arn"],
-                    "trust_policy_updated": integration["trust_policy_updated"],
-                    "stage_files": stage["files"],
-                }
-            with self._timed(report, "dbt"):
-                result = self.transform(target, report.run_id)
-                report.steps["dbt"] = {"counts": result.counts(), "failures": result.failures()}
-            with self._timed(report, "validation"):
-                checks = validation.validate(s, target, expected_records=summary.get("loaded"))
-                report.steps["rows_per_layer"] = checks.rows_per_layer
-                report.steps["rows_per_continent"] = checks.rows_per_continent
-                report.steps["validation"] = checks.to_json()
-                if not checks.ok:
-                    raise validation.ValidationFailed(checks.describe_failures())
+            lock = run_lock.acquire(s.artifacts_dir, report.run_id, target, s.run_lock_wait_seconds)
+            self._lock_fd = lock.__enter__()
+        except run_lock.RunLocked as e:
+            report.status, report.error = "failed", f"{type(e).__name__}: {e}"
+            self.write_report(report, latest=False)  # run_report.json belongs to the run in progress
+            raise
+        try:
+            self._run_steps(report, source_url, target, force)
             report.status = "succeeded"
-        except Exception as e:
+        except BaseException as e:
             report.status = "failed"
-            report.error = f"{type(e).__name__}: {e}"
+            explained = self._explain(e, target)
+            report.error = f"{type(explained).__name__}: {explained}"
+            if explained is not e:
+                raise explained from e
             raise
         finally:
-            self.write_report(report)
+            try:
+                self._reconcile(report)
+                self.write_report(report)
+            finally:
+                self._lock_fd = None
+                lock.__exit__(None, None, None)
         return report
 
-    def write_report(self, report: RunReport) -> None:
+    def _run_steps(self, report: RunReport, source_url: str, target: str, force: bool) -> None:
+        s = self.settings
+        with self._timed(report, "iam"):
+            roles = self.setup_iam()
+            report.steps["iam"] = {
+                "glue_role_arn": roles.glue_role_arn,
+                "snowflake_role_arn": roles.snowflake_role_arn,
+            }
+        with self._timed(report, "s3"):
+            report.steps["s3"] = self.setup_storage()
+        script_sha256 = hashlib.sha256(GLUE_SCRIPT.read_bytes()).hexdigest()
+        with self._timed(report, "glue"):
+            job_state = self.setup_glue_job(roles)
+            # a job run left behind by a killed pipeline may still be landing a file: let it finish
+            # before looking at what is landed (Glue runs one at a time anyway)
+            waited = glue_job.wait_for_running_runs(s.aws_client("glue"), s.glue_job_name, timeout_s=900)
+            landed = self.landed_file()
+            same_script = bool(landed and landed["ingest_script_sha256"] == script_sha256)
+            skip_if = landed["source_sha256"] if landed and same_script and not force else None
+            try:
+                job_run = self.ingest(source_url, report.run_id, skip_if_sha256=skip_if)
+            except glue_job.GlueJobFailed as e:
+                self._report_glue(report, e.run, job_state, landed)
+                raise glue_job.GlueJobFailed(self._ingest_failure_message(e, landed, target), run=e.run) from e
+            summary = self._report_glue(report, job_run, job_state, landed)
+            report.steps["glue"]["waited_for_runs"] = waited
+        with self._timed(report, "snowflake"):
+            integration = self.setup_integration(roles, target)
+            stage = self.setup_stage(target)
+            state = self.load_state(target)
+            report.steps["snowflake"] = {
+                "database": s.database(target),
+                "integration": s.integration_name,
+                "storage_aws_iam_user_arn": integration["storage_aws_iam_user_arn"],
+                "trust_policy_updated": integration["trust_policy_updated"],
+                "stage_files": stage["files"],
+                "last_load": state,
+            }
+        current = {
+            "source_sha256": summary["source_sha256"],
+            "ingest_script_sha256": script_sha256,
+            "dbt_project_sha256": dbt.project_fingerprint(),
+        }
+        unchanged = not force and state is not None and all(state.get(k) == v for k, v in current.items())
+        with self._timed(report, "dbt"):
+            if unchanged:
+                assert state is not None
+                report.steps["dbt"] = {"skipped": UNCHANGED, "tables_built_by_run": state.get("run_id")}
+                self.echo(f"    {UNCHANGED}: {s.database(target)} already holds it (run {state.get('run_id')}); "
+                          "no COPY, no dbt build (force=True / --force reloads)")
+            else:
+                try:
+                    result = self.transform(target, report.run_id, expected_records=summary["loaded"])
+                except dbt.DbtFailed as e:
+                    if e.result is not None:
+                        report.steps["dbt"] = {"counts": e.result.counts(), "failures": e.result.failures()}
+                    raise
+                report.steps["dbt"] = {
+                    "counts": result.counts(),
+                    "failures": result.failures(),
+                    "published": result.published,
+                }
+        with self._timed(report, "validation"):
+            checks = validation.validate(s, target, expected_records=summary.get("loaded"))
+            report.steps["rows_per_layer"] = checks.rows_per_layer
+            report.steps["rows_per_continent"] = checks.rows_per_continent
+            report.steps["validation"] = checks.to_json()
+            if not checks.ok:
+                hint = (
+                    "\nhint: the published tables no longer match the last load (changed by hand?); "
+                    "re-run with --force to rebuild them" if unchanged else ""
+                )
+                raise validation.ValidationFailed(checks.describe_failures() + hint)
+        if not unchanged:
+            self.record_load_state(target, {
+                "run_id": report.run_id,
+                "source_url": source_url,
+                **current,
+                "landed_version_id": report.steps["landing"].get("version_id"),
+                "received": summary["received"],
+                "loaded": summary["loaded"],
+                "quarantined": summary["quarantined"],
+                "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            })
+
+    def _explain(self, e: BaseException, target: str) -> BaseException:
+        """A service that could not be reached becomes a ServiceUnavailable saying which, in which
+        step, what state that left, and what to do; other errors already say so themselves."""
+        service = _unreachable(e)
+        if service is None:
+            return e
+        db = self.settings.database(target)
+        if self._published == "partly":
+            left = (f"the publish was interrupted: some of {db}'s RAW, TRANSFORM and MART tables hold the new "
+                    "build (tested and checked), the others the last good run's; running again finishes it")
+        elif self._published == "all":
+            left = (f"the new build (tested and checked) was published to {db}, but the run could not finish "
+                    "(validation of the published tables or the LOAD_STATE record); running again rebuilds it")
+        else:
+            left = (f"nothing users query was changed: {db}'s RAW, TRANSFORM and MART are as the last good "
+                    "run left them")
+        s = self.settings
+        if service == "AWS":
+            where = s.resolved_aws_endpoint or "the AWS endpoint"
+        else:
+            local = s.local_cloud.get("snowflake", {})
+            host = s.snowflake_host or local.get("host") or s.snowflake_account
+            where = f"{host}:{s.snowflake_port or local.get('port') or 443}"
+        return ServiceUnavailable(
+            f"{service} ({where}) could not be reached during the {self._step} step: {type(e).__name__}: {e}\n"
+            f"{left}.\nhint: check that {service} is up (locally: python -m helpers local status; "
+            "python -m helpers local up restarts what is down), then run again: a re-run is safe and "
+            "converges to the correct state."
+        )
+
+    def _report_glue(
+        self, report: RunReport, job_run: glue_job.JobRun | None, job_state: str, landed: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The glue, source and landing sections of the report, from a succeeded or failed job run."""
+        s = self.settings
+        summary = (job_run.summary or job_run.failure or {}) if job_run else {}
+        failed = not (job_run and job_run.summary)
+        unchanged = bool(summary.get("unchanged"))
+        previous_version = landed["version_id"] if landed else None
+        report.steps["source"] = {
+            "url": report.source_url,
+            "bytes": summary.get("source_bytes"),
+            "sha256": summary.get("source_sha256"),
+            "records": summary.get("received"),
+        }
+        report.steps["glue"] = {
+            "job": s.glue_job_name,
+            "job_definition": job_state,
+            "run_id": job_run.run_id if job_run else None,
+            "state": job_run.state if job_run else None,
+            "seconds": job_run.seconds if job_run else None,
+            "error": job_run.error if job_run else None,
+            "retries": job_run.retries if job_run else [],
+            "log": job_run.errors[-50:] if job_run else [],  # the job's stderr: progress, retries, ERROR
+        }
+        landing: dict[str, Any] = {
+            "bucket": s.bucket,
+            "key": s.data_key,
+            # a failed or unchanged ingest leaves the landed file as it was
+            "version_id": summary.get("version_id") or previous_version,
+            "previous_version_id": previous_version,
+            "written": bool(summary.get("version_id")) and not failed,
+            "received": summary.get("received"),
+            "loaded": 0 if failed else summary.get("loaded"),
+            "quarantined": summary.get("quarantined", 0),
+            "quarantine_key": summary.get("quarantine_key"),
+            "quarantine_reasons": summary.get("quarantine_reasons", {}),
+        }
+        if failed:
+            landing["failed_stage"] = summary.get("stage")
+        if unchanged:
+            landing["skipped"] = UNCHANGED
+            landing["landed_by_run"] = landed.get("run_id") if landed else None
+        report.steps["landing"] = landing
+        if not failed:
+            what = "unchanged, nothing written" if unchanged else f"{summary.get('loaded')} records"
+            self.echo(
+                f"    landed s3://{s.bucket}/{s.data_key}: {what} ({summary.get('quarantined')} quarantined)"
+                + "".join(f"\n    glue: {line}" for line in report.steps["glue"]["retries"])
+            )
+        return summary
+
+    def _ingest_failure_message(
+        self, e: glue_job.GlueJobFailed, landed: dict[str, Any] | None, target: str
+    ) -> str:
+        """The cause (the job's own ERROR line, which ends with a hint), what was kept, where the log is."""
+        failure = (e.run.failure if e.run else None) or {}
+        if not failure.get("error"):
+            return str(e)  # no word from the job itself (it crashed, timed out, never started)
+        s = self.settings
+        kept = (
+            f"s3://{s.bucket}/{s.data_key} is still version {landed['version_id']} (run {landed['run_id']})"
+            if landed else "no file was landed"
+        )
+        assert e.run is not None
+        settings_hint = "".join(
+            f" ({setting} sets {arg} for the pipeline's runs)"
+            for arg, setting in (
+                ("--max_bytes", "PIPELINE_MAX_SOURCE_BYTES"),
+                ("--timeout_seconds", "PIPELINE_SOURCE_TIMEOUT_SECONDS"),
+                ("--max_attempts", "PIPELINE_SOURCE_MAX_ATTEMPTS"),
+            )
+            if arg in failure["error"]
+        )
+        return (
+            f"ingest failed at the {failure.get('stage')} stage: {failure['error']}{settings_hint}\n"
+            f"Nothing was replaced: {kept}; {s.database(target)}'s RAW, TRANSFORM and MART are as the last "
+            f"good run left them.\nGlue job {s.glue_job_name} run {e.run.run_id} {e.run.state}; its log: "
+            f"{glue_job.ERROR_LOG_GROUP}/{e.run.run_id} (also in the run report, glue.log)"
+        )
+
+    def _reconcile(self, report: RunReport) -> None:
+        landing = report.steps.get("landing")
+        if not landing:
+            return
+        received = landing.get("received")
+        loaded, quarantined = landing.get("loaded") or 0, landing.get("quarantined") or 0
+        raw_rows = report.steps.get("rows_per_layer", {}).get("raw") if report.status == "succeeded" else None
+        report.steps["reconciliation"] = {
+            "received": received,
+            "loaded": loaded,
+            "quarantined": quarantined,
+            "raw_rows": raw_rows,
+            "received = loaded + quarantined": (received or 0) == loaded + quarantined,
+            "loaded = RAW rows": (loaded == raw_rows) if raw_rows is not None else None,
+        }
+
+    def write_report(self, report: RunReport, latest: bool = True) -> None:
+        """`runs/<run_id>.json` always; `run_report.json` (the latest run) unless `latest=False`."""
         out = self.settings.artifacts_dir
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "run_report.json").write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n")
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+        text = json.dumps(report.to_json(), indent=2, default=str) + "\n"
+        (out / "runs" / f"{report.run_id}.json").write_text(text)
+        if latest:
+            (out / "run_report.json").write_text(text)

@@ -63,9 +63,14 @@ class ValidationReport:
         }
 
 
-def validate(settings: Settings, target: str, expected_records: int | None = None) -> ValidationReport:
+def validate(
+    settings: Settings, target: str, expected_records: int | None = None, schema_suffix: str = ""
+) -> ValidationReport:
+    """Check the published schemas (RAW, TRANSFORM, MART), or with `schema_suffix="_BUILD"` the
+    build the pipeline is about to publish (helpers/dbt.py)."""
     db = settings.database(target)
     report = ValidationReport(database=db)
+    raw, transform, mart = (f"{db}.{schema}{schema_suffix}" for schema in SCHEMAS)
     with warehouse.connect(settings, target) as conn:
 
         def scalar(sql: str) -> Any:
@@ -73,41 +78,42 @@ def validate(settings: Settings, target: str, expected_records: int | None = Non
 
         schemas = {r["name"] for r in warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {db}").as_dicts()}
         for schema in SCHEMAS:
-            report.check(f"schema {schema} exists", True, schema in schemas)
+            report.check(f"schema {schema}{schema_suffix} exists", True, schema + schema_suffix in schemas)
         tables = {
             r[0]
             for r in warehouse.execute(
-                conn, f"select table_name from {db}.information_schema.tables where table_schema = 'MART'"
+                conn,
+                f"select table_name from {db}.information_schema.tables where table_schema = 'MART{schema_suffix}'",
             ).rows
         }
         for table in MART_TABLES:
-            report.check(f"table MART.{table} exists", True, table in tables)
+            report.check(f"table MART{schema_suffix}.{table} exists", True, table in tables)
         if not report.ok:
             return report
 
-        raw_rows = scalar(f"select count(*) from {db}.RAW.COUNTRY_DETAILS_RAW")
-        raw_countries = scalar(f"select count(distinct country_code) from {db}.RAW.COUNTRY_DETAILS_RAW")
-        copy_rows = scalar(f"select count(*) from {db}.RAW.COUNTRIES_COPY")
-        transform_rows = scalar(f"select count(*) from {db}.TRANSFORM.COUNTRY_DETAILS_TRANSFORM")
+        raw_rows = scalar(f"select count(*) from {raw}.COUNTRY_DETAILS_RAW")
+        raw_countries = scalar(f"select count(distinct country_code) from {raw}.COUNTRY_DETAILS_RAW")
+        copy_rows = scalar(f"select count(*) from {raw}.COUNTRIES_COPY")
+        transform_rows = scalar(f"select count(*) from {transform}.COUNTRY_DETAILS_TRANSFORM")
         transform_countries = scalar(
-            f"select count(distinct country_code) from {db}.TRANSFORM.COUNTRY_DETAILS_TRANSFORM"
+            f"select count(distinct country_code) from {transform}.COUNTRY_DETAILS_TRANSFORM"
         )
         memberships = scalar(
-            f"select count(*) from {db}.RAW.COUNTRY_DETAILS_RAW r, lateral flatten(input => r.data:continents) c"
+            f"select count(*) from {raw}.COUNTRY_DETAILS_RAW r, lateral flatten(input => r.data:continents) c"
         )
         summary = {
             r[0]: int(r[1])
             for r in warehouse.execute(
-                conn, f"select continent_name, country_count from {db}.MART.CONTINENT_SUMMARY"
+                conn, f"select continent_name, country_count from {mart}.CONTINENT_SUMMARY"
             ).rows
         }
-        per_table = {c: int(scalar(f"select count(*) from {db}.MART.{continent_table(c)}")) for c in CONTINENTS}
+        per_table = {c: int(scalar(f"select count(*) from {mart}.{continent_table(c)}")) for c in CONTINENTS}
         per_transform = {
             r[0]: int(r[1])
             for r in warehouse.execute(
                 conn,
                 f"select country_continent_name, count(distinct country_code) "
-                f"from {db}.TRANSFORM.COUNTRY_DETAILS_TRANSFORM group by 1",
+                f"from {transform}.COUNTRY_DETAILS_TRANSFORM group by 1",
             ).rows
         }
 

@@ -2,13 +2,14 @@
 
     python -m helpers.local_cloud.aws_server --port P --state-dir DIR
 
-moto records `StartJobRun` and reports SUCCEEDED without running anything. Here a Python-shell job
+moto records `StartJobRun` and reports SUCCEEDED without running anything, and has no `UpdateJob`. Here a Python-shell job
 run does what AWS Glue does: it assumes the job's role (the role must trust glue.amazonaws.com),
 downloads the script from its ScriptLocation with the role's credentials, runs it with the run's
 arguments (`--JOB_NAME`, `--JOB_RUN_ID`, DefaultArguments merged with the run's Arguments), and
 ships stdout and stderr to CloudWatch Logs (/aws-glue/python-jobs/output and .../error, stream =
 run id). The run is RUNNING until the script exits, then SUCCEEDED or FAILED with an ErrorMessage,
 or TIMEOUT. So the pipeline code polls and reads logs exactly as it does against real Glue.
+`UpdateJob` replaces a job's definition, as in Glue.
 """
 
 from __future__ import annotations
@@ -186,6 +187,32 @@ def _patch_glue(endpoint: str) -> None:
         return run_id
 
     models.FakeJob.start_job_run = start_job_run
+
+    # UpdateJob (moto: "not implemented", HTTP 500): replace the job's definition with JobUpdate, as
+    # Glue does (what JobUpdate leaves out is reset). helpers.glue_job.ensure_job relies on it.
+    from moto.core.responses import ActionResult
+    from moto.glue import responses
+
+    fields = {
+        "Description": "description", "LogUri": "log_uri", "Role": "role", "ExecutionProperty": "execution_property",
+        "Command": "command", "DefaultArguments": "default_arguments", "NonOverridableArguments":
+        "non_overridable_arguments", "Connections": "connections", "MaxRetries": "max_retries",
+        "AllocatedCapacity": "allocated_capacity", "Timeout": "timeout", "MaxCapacity": "max_capacity",
+        "WorkerType": "worker_type", "NumberOfWorkers": "number_of_workers", "GlueVersion": "glue_version",
+        "SecurityConfiguration": "security_configuration", "NotificationProperty": "notification_property",
+    }
+
+    def update_job(self: Any) -> ActionResult:
+        name = self._get_param("JobName")
+        update = self._get_param("JobUpdate") or {}
+        job = self.glue_backend.get_job(name)
+        for key, attr in fields.items():
+            empty = {} if attr in {"default_arguments", "execution_property"} else None
+            setattr(job, attr, update.get(key, empty))
+        job.last_modified_on = utcnow()
+        return ActionResult({"JobName": name})
+
+    responses.GlueResponse.update_job = update_job
 
 
 def main() -> None:

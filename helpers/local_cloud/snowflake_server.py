@@ -20,6 +20,8 @@ What is added on top of fakesnow 0.11.18, and why (each has a test in tests/inte
   fakesnow implements only CSV and Parquet.
 * LATERAL FLATTEN(..., OUTER => TRUE) keeps one row of NULLs for empty or missing input; fakesnow
   silently ignores OUTER and drops the row.
+* CREATE OR REPLACE TABLE t CLONE s replaces t (the pipeline publishes tested builds this way);
+  fakesnow dropped OR REPLACE and failed when t existed.
 * Unsupported SQL fails at once with a SQL error naming the statement; fakesnow answers HTTP 500,
   which the Snowflake connector retries for many seconds (dbt once hung > 10 minutes).
 """
@@ -831,6 +833,18 @@ def _patch_fakesnow() -> None:
         return original_flatten(expression)
 
     fakesnow.transforms.flatten = flatten
+
+    original_create_clone = fs_transforms.create_clone
+
+    def create_clone(expression: exp.Expression) -> exp.Expression:
+        # CREATE OR REPLACE TABLE t CLONE s: fakesnow rewrites CLONE to CREATE TABLE AS SELECT and
+        # drops OR REPLACE, so replacing an existing table failed with "already exists".
+        result = original_create_clone(expression)
+        if result is not expression and expression.args.get("replace"):
+            result.set("replace", True)
+        return result
+
+    fakesnow.transforms.create_clone = create_clone
 
 
 def _persistent_instance(state_dir: Path) -> Any:

@@ -47,7 +47,12 @@ GLUE_EXTRA_ARGS = [
 
 SUMMARY_KEYS = [
     "event", "run_id", "source_url", "source_bytes", "source_sha256", "received", "loaded",
-    "quarantined", "bucket", "key", "version_id", "quarantine_key",
+    "quarantined", "bucket", "key", "version_id", "quarantine_key", "unchanged",
+    "quarantine_reasons",
+]
+FAILURE_KEYS = [
+    "event", "run_id", "source_url", "stage", "error", "source_bytes", "source_sha256", "received",
+    "loaded", "quarantined", "quarantine_key", "quarantine_reasons",
 ]
 
 
@@ -211,12 +216,24 @@ def write_source(tmp_path: Path, content) -> str:
     return file_url(path)
 
 
+def failure_of(out: str) -> dict:
+    """The one ingest_failed JSON line a failed run prints on stdout."""
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    failure = json.loads(lines[0])
+    assert list(failure) == FAILURE_KEYS
+    assert failure["event"] == "ingest_failed" and failure["loaded"] == 0
+    return failure
+
+
 def assert_failed_cleanly(rc: int, out: str, err: str, s3, before=()):
     assert rc == 1
-    assert out == ""
+    failure = failure_of(out)
     assert err.rstrip("\n").split("\n")[-1].startswith("ERROR: ")
+    assert "ERROR: " + failure["error"] == err.rstrip("\n").split("\n")[-1]
     assert "Traceback" not in err
     assert all_versions(s3) == sorted(before), "a failed run must not write to S3"
+    return failure
 
 
 def retry_lines(err: str) -> list[str]:
@@ -265,7 +282,9 @@ def test_fixture_file_url_lands_every_record(ingest, capsys, s3, fixture_bytes, 
     assert head["ContentType"] == "application/x-ndjson"
     assert head["Metadata"] == {
         "source-sha256": summary["source_sha256"], "source-url": url, "run-id": RUN_ID, "records": "20",
+        "ingest-script-sha256": hashlib.sha256(SCRIPT.read_bytes()).hexdigest(),
     }
+    assert summary["unchanged"] is False
     assert_landed_equals(s3, fixture_records, summary)
     assert [key for key, _ in all_versions(s3)] == [KEY]  # no quarantine file
 
@@ -536,7 +555,7 @@ def test_bad_records_are_quarantined_and_the_rest_load(ingest, capsys, s3, tmp_p
     quarantined = [json.loads(line) for line in read_lines(s3, summary["quarantine_key"])]
     assert len(quarantined) == summary["quarantined"]
     for entry in quarantined:
-        assert list(entry) == ["record_index", "cca3", "reasons", "record"]
+        assert list(entry) == ["record_index", "cca3", "reason_codes", "reasons", "record"]
         assert entry["record"] == records[entry["record_index"]]
     reasons = {entry["record_index"]: (entry["cca3"], entry["reasons"]) for entry in quarantined}
     assert reasons == {
@@ -550,6 +569,16 @@ def test_bad_records_are_quarantined_and_the_rest_load(ingest, capsys, s3, tmp_p
         13: ("nam", ['cca3 is not a 3-letter uppercase code (got "nam")']),
         15: (None, ["record is a JSON number, not an object"]),
         16: ("NZL", ['name.common is not a non-empty string (got "")']),
+    }
+    codes = {entry["record_index"]: entry["reason_codes"] for entry in quarantined}
+    assert codes == {
+        0: ["missing:cca3"], 2: ["missing:name.common"], 4: ["missing:continents"], 5: ["type:population"],
+        8: ["type:continents"], 11: ["type:population"], 12: ["type:area"], 13: ["invalid:cca3"],
+        15: ["type:record"], 16: ["invalid:name.common"],
+    }
+    assert summary["quarantine_reasons"] == {
+        "invalid:cca3": 1, "invalid:name.common": 1, "missing:cca3": 1, "missing:continents": 1,
+        "missing:name.common": 1, "type:area": 1, "type:continents": 1, "type:population": 2, "type:record": 1,
     }
     head = s3.head_object(Bucket=BUCKET, Key=summary["quarantine_key"])
     assert head["ContentType"] == "application/x-ndjson"
@@ -590,6 +619,7 @@ def test_duplicate_cca3_second_is_quarantined(ingest, capsys, s3, tmp_path, fixt
     [entry] = [json.loads(line) for line in read_lines(s3, summary["quarantine_key"])]
     assert entry["record_index"] == 5 and entry["cca3"] == "ATA"
     assert entry["reasons"] == ["duplicate cca3 ATA (already loaded from record_index 1)"]
+    assert entry["reason_codes"] == ["duplicate:cca3"]
     assert entry["record"] == duplicate
 
 
@@ -607,13 +637,26 @@ def test_unknown_new_field_is_kept(ingest, capsys, s3, tmp_path, fixture_records
     assert_landed_equals(s3, records, summary)
 
 
-def test_zero_valid_records_writes_nothing(ingest, capsys, s3, tmp_path):
-    url = write_source(tmp_path, [{"cca3": "AAA"}, "text", {"name": {"common": "B"}}])
+def test_zero_valid_records_keeps_the_landed_file_and_quarantines_all(ingest, capsys, s3, tmp_path):
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"cca3":"OLD"}\n')
+    landed_before = all_versions(s3)
+    records = [{"cca3": "AAA"}, "text", {"name": {"common": "B"}}]
+    url = write_source(tmp_path, records)
     rc, out, err = run_job(ingest, capsys, url)
-    assert_failed_cleanly(rc, out, err, s3)
+    assert rc == 1 and "Traceback" not in err
+    failure = failure_of(out)
     message = error_line(err)
-    assert "none of the 3 records" in message and url in message
+    assert "none of the 3 records" in message and url in message and "landed file was not replaced" in message
     assert "record_index 0: missing name.common, missing continents" in message
+    qkey = f"{QPREFIX}{RUN_ID}/rejected.ndjson"
+    assert qkey in message
+    assert (failure["stage"], failure["received"], failure["quarantined"], failure["quarantine_key"]) == (
+        "validate", 3, 3, qkey)
+    assert failure["quarantine_reasons"] == {
+        "missing:cca3": 1, "missing:continents": 2, "missing:name.common": 1, "type:record": 1}
+    # the landed file is untouched; only the quarantine was written
+    assert [v for v in all_versions(s3) if v[0] == KEY] == landed_before
+    assert [json.loads(line)["record"] for line in read_lines(s3, qkey)] == records
 
 
 # --------------------------------------------------------------------------------------------
@@ -626,7 +669,8 @@ def test_missing_bucket_names_bucket_key_and_error_code(ingest, capsys, s3):
     argv[argv.index(BUCKET)] = "no-such-bucket"
     rc = ingest.main(argv)
     out, err = capsys.readouterr()
-    assert rc == 1 and out == "" and "Traceback" not in err
+    assert rc == 1 and "Traceback" not in err
+    assert failure_of(out)["stage"] == "write"
     message = error_line(err)
     assert f"s3://no-such-bucket/{KEY}" in message and "NoSuchBucket" in message
 
@@ -647,6 +691,7 @@ def test_argument_parsing_ignores_glue_args_and_applies_defaults(ingest):
         "timeout_seconds": 30.0,
         "max_attempts": 4,
         "run_id": RUN_ID,
+        "skip_if_sha256": "",
     }
 
 
@@ -720,7 +765,7 @@ def _run_script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 def test_subprocess_missing_argument(tmp_path):
     result = _run_script(tmp_path, "--JOB_RUN_ID", "jr_1", "--source_url", "file:///x.json", "--key", KEY)
     assert result.returncode == 1
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["event"] == "ingest_failed"
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("ERROR: missing required job argument(s): --bucket, --quarantine_prefix")
 
@@ -730,7 +775,7 @@ def test_subprocess_bad_json_fails_before_touching_s3(tmp_path):
     result = _run_script(tmp_path, "--source_url", url, "--bucket", BUCKET, "--key", KEY,
                          "--quarantine_prefix", QPREFIX)
     assert result.returncode == 1
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["event"] == "ingest_failed"
     assert "Traceback" not in result.stderr
     message = error_line(result.stderr)
     assert "not valid JSON" in message and "line 1, column 17 (char 16" in message and url in message
@@ -742,7 +787,7 @@ def test_subprocess_s3_endpoint_comes_from_aws_endpoint_url(tmp_path):
     result = _run_script(tmp_path, "--source_url", file_url(FIXTURE), "--bucket", BUCKET, "--key", KEY,
                          "--quarantine_prefix", QPREFIX)
     assert result.returncode == 1
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["event"] == "ingest_failed"
     assert "Traceback" not in result.stderr
     message = error_line(result.stderr)
     assert f"S3 PutObject to s3://{BUCKET}/{KEY} failed: EndpointConnectionError" in message
@@ -763,3 +808,44 @@ def test_script_is_glue_python39_source_without_local_branching():
         assert marker not in source
     assert "from __future__ import annotations" in source
     assert "STRIP_OUTER_ARRAY" in source and "16 MB" in source  # the NDJSON rationale is written down
+
+
+# --------------------------------------------------------------------------------------------
+# Unchanged sources and the failure summary
+# --------------------------------------------------------------------------------------------
+
+
+def test_unchanged_source_is_not_written_again(ingest, capsys, s3, fixture_bytes):
+    url = file_url(FIXTURE)
+    first = json.loads(run_job(ingest, capsys, url)[1])
+    versions = all_versions(s3)
+    rc, out, err = run_job(ingest, capsys, url, "--skip_if_sha256", first["source_sha256"].upper())
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["unchanged"] is True
+    assert (summary["received"], summary["loaded"], summary["quarantined"]) == (20, 20, 0)
+    assert summary["version_id"] is None and summary["quarantine_key"] is None
+    assert summary["source_sha256"] == first["source_sha256"]
+    assert all_versions(s3) == versions, "an unchanged source must not add an S3 version"
+    assert "source unchanged" in err
+
+
+def test_changed_source_is_written_despite_skip_if_sha256(ingest, capsys, s3):
+    rc, out, err = run_job(ingest, capsys, file_url(FIXTURE), "--skip_if_sha256", "0" * 64)
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["unchanged"] is False and summary["version_id"]
+    assert len(all_versions(s3)) == 1
+
+
+def test_failure_summary_says_what_is_known(ingest, capsys, s3, server, tmp_path):
+    url = server.script("/gone.json", Reply(404, b"Not Found"))
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
+    assert (failure["stage"], failure["received"], failure["source_bytes"], failure["run_id"]) == (
+        "download", None, None, RUN_ID)
+    assert "HTTP 404" in failure["error"]
+
+    raw = b'[{"cca3": "DEU"}, oops]'
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(tmp_path, raw)), s3)
+    assert (failure["stage"], failure["received"], failure["quarantined"]) == ("parse", None, 0)
+    assert failure["source_sha256"] == hashlib.sha256(raw).hexdigest() and failure["source_bytes"] == len(raw)
