@@ -188,8 +188,9 @@ class LocalCloud:
         assert aws and snowflake and source
         password_file = self.dir / "snowflake_password"
         if not password_file.exists():
-            password_file.write_text(secrets.token_urlsafe(16))
-            password_file.chmod(0o600)
+            fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(16))
         cloud = {
             "aws": {"url": aws["url"], "region": REGION, "admin": json.loads((self.dir / "aws_admin.json").read_text())},
             "snowflake": {

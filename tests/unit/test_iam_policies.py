@@ -72,3 +72,22 @@ def test_trust_policies_name_exactly_one_principal():
     placeholder = iam.snowflake_placeholder_trust_policy("111122223333")["Statement"][0]
     assert placeholder["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
     assert placeholder["Condition"]["StringEquals"]["sts:ExternalId"] == "0000"
+
+
+@pytest.mark.parametrize("name", sorted(IDENTITY_POLICIES))
+def test_only_allow_statements_and_no_delete_or_privilege_escalation(name):
+    """A Deny, NotAction or NotResource would make the policy hard to read and, in moto, behave
+    differently from AWS; delete, IAM and STS actions are never needed by the pipeline's roles."""
+    for statement in _statements(IDENTITY_POLICIES[name]):
+        assert statement["Effect"] == "Allow"
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement
+        for action in _actions(statement):
+            service, verb = action.split(":")
+            assert service in {"s3", "logs"}, action
+            assert not verb.startswith(("Delete", "Put") if name == "snowflake" else ("Delete",)), action
+            assert "Acl" not in verb and "Policy" not in verb, action  # may not loosen the bucket
+
+
+def test_snowflake_role_is_read_only():
+    verbs = {a.split(":")[1] for s in _statements(IDENTITY_POLICIES["snowflake"]) for a in _actions(s)}
+    assert all(v.startswith(("Get", "List")) for v in verbs), verbs
