@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv up down status teardown clean
+.PHONY: demo test notebooks venv up down status teardown clean
 
 venv: $(STAMP)
 
@@ -16,15 +16,31 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
-## demo: the whole pipeline on the local emulators (dev, then prod), with a per-continent summary
+NBVAL := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+
+## demo: the walkthrough (notebooks 00-08, executed headlessly into artifacts/notebooks/), then the
+## pipeline once more so live dev tables are left to query; ends with the per-continent summary
 demo: $(STAMP)
 	$(PY) -m helpers local up
+	$(PY) -m helpers notebooks
 	$(PY) -m helpers run --target dev
-	$(PY) -m helpers run --target prod
 
-## test: every test (unit + integration); the tests start a local cloud of their own
+## test: unit + integration tests (they start a local cloud of their own), then the walkthrough
+## with papermill (its images go to artifacts/screenshots and must cover the committed gallery),
+## then nbval: the committed notebooks re-run from a clean slate must show the same outputs
 test: $(STAMP)
 	$(PY) -m pytest
+	$(PY) -m helpers local up
+	$(PY) -m helpers teardown
+	PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m helpers notebooks --check-gallery
+	PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m pytest $(NBVAL)
+
+## notebooks: refresh the outputs committed in notebooks/ and the screenshots/ gallery, from a
+## clean slate (what GitHub shows)
+notebooks: $(STAMP)
+	$(PY) -m helpers local up
+	$(PY) -m helpers teardown
+	$(PY) -m helpers notebooks --update-committed
 
 up: $(STAMP)
 	$(PY) -m helpers local up
@@ -37,7 +53,7 @@ teardown: $(STAMP)
 
 ## lock: re-resolve requirements.lock from pyproject.toml (needs the uv tool)
 lock:
-	uv pip compile pyproject.toml --extra local --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --extra local --extra notebooks --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
 
 clean:
 	-$(PY) -m helpers local down

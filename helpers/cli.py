@@ -1,9 +1,10 @@
 """`python -m helpers ...`: the pipeline's command line.
 
-  run       [--source-url URL] [--target dev|prod]   the whole pipeline, then a summary
+  run       [--source-url URL] [--target dev|prod] [--force]   the whole pipeline, then a summary
   sql       "SELECT ..." [--target dev|prod]          a query's result as CSV
   teardown                                            delete everything the pipeline created
   local     up | down | status [--json]               the local cloud (moto + fakesnow)
+  notebooks [--update-committed]                      execute the walkthrough notebooks in order
 """
 
 from __future__ import annotations
@@ -31,16 +32,20 @@ def _settings() -> Settings:
 def run(
     source_url: str = typer.Option(None, help="http(s):// or file:// URL of the countries JSON (default: the fixture locally, GitHub in cloud mode)"),
     target: str = typer.Option("dev", help="dbt target: dev or prod"),
+    force: bool = typer.Option(False, "--force", help="reload and rebuild even if the source is unchanged"),
 ) -> None:
     """Run the whole pipeline: IAM -> Glue -> S3 -> Snowflake -> dbt -> validation."""
     from helpers.pipeline import Pipeline
 
     pipeline = Pipeline(_settings(), echo=lambda m: console.print(m, markup=False))
     try:
-        report = pipeline.run(source_url=source_url, target=target)
+        report = pipeline.run(source_url=source_url, target=target, force=force)
     except Exception as e:  # noqa: BLE001 - the message names the cause; the report has the rest
         console.print(f"\nFAILED: {type(e).__name__}: {e}", style="bold red", markup=False)
-        console.print(f"Run report: {pipeline.settings.artifacts_dir / 'run_report.json'}", markup=False)
+        report_path = pipeline.settings.artifacts_dir / "run_report.json"
+        if pipeline.last_report is not None:
+            report_path = pipeline.settings.artifacts_dir / "runs" / f"{pipeline.last_report.run_id}.json"
+        console.print(f"Run report: {report_path}", markup=False)
         raise typer.Exit(1) from None
     table = Table(title=f"Countries per continent ({report.steps['snowflake']['database']}.MART)")
     table.add_column("continent")
@@ -53,7 +58,8 @@ def run(
         f"run {report.run_id}: source {report.steps['source']['records']} records -> RAW {layers['raw']} -> "
         f"TRANSFORM {layers['transform_countries']} countries ({layers['transform']} rows) -> MART "
         f"{layers['mart_continent_rows']} continent rows; {len(report.steps['validation']['checks'])} checks passed "
-        f"in {sum(report.seconds.values()):.1f}s",
+        f"in {sum(report.seconds.values()):.1f}s"
+        + ("; unchanged source: not reloaded (--force reloads)" if report.steps["dbt"].get("skipped") else ""),
         markup=False,
     )
 
@@ -76,13 +82,66 @@ def sql(query: str = typer.Argument(..., help="SQL to run"), target: str = typer
 @app.command()
 def teardown(as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
     """Delete every AWS and Snowflake object the pipeline created, then audit what remains."""
-    from helpers.teardown import teardown as do_teardown
+    from helpers.run_lock import RunLocked
+    from helpers.teardown import TeardownFailed, teardown as do_teardown
 
-    result = do_teardown(_settings(), echo=lambda m: console.print(m, markup=False))
+    try:
+        result = do_teardown(_settings(), echo=lambda m: console.print(m, markup=False))
+    except (TeardownFailed, RunLocked) as e:
+        console.print(f"FAILED: {e}", style="bold red", markup=False)
+        raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(result, indent=2))
+    for kept in result.get("kept", []):
+        console.print(f"  kept (still used by something that is not ours): {kept}", markup=False)
     if any(result["remaining"].values()):
         raise typer.Exit(1)
+
+
+@app.command()
+def notebooks(
+    update_committed: bool = typer.Option(
+        False, help="write the outputs into notebooks/ (what GitHub shows) instead of artifacts/notebooks/"
+    ),
+    check_gallery: bool = typer.Option(
+        False, help="fail unless the run produced every image of the committed screenshots/ gallery"
+    ),
+) -> None:
+    """Execute notebooks/NN_*.ipynb in order with papermill; stop at the first failure."""
+    import time
+
+    from helpers import figures, notebooks as nbs, screenshots
+
+    started = time.monotonic()
+    try:
+        runs = nbs.run_notebooks(update_committed=update_committed, echo=lambda m: console.print(m, markup=False))
+    except nbs.NotebookFailed as e:
+        console.print(f"FAILED: {e}", style="bold red", markup=False)
+        raise typer.Exit(1) from None
+    validation_nb = next((r.output for r in runs if r.name.startswith("07_")), None)
+    if validation_nb and screenshots.find_browser():
+        shot = screenshots.capture_notebook(validation_nb, figures.SCREENSHOTS_DIR / "notebook_validation.png")
+        console.print(f"captured {shot.relative_to(figures.SCREENSHOTS_DIR.parent)}", markup=False)
+    elif validation_nb:
+        console.print("no Chromium installed: notebook page capture skipped", markup=False)
+    table = Table(title=f"walkthrough: {len(runs)} notebooks in {time.monotonic() - started:.1f}s")
+    table.add_column("notebook")
+    table.add_column("seconds", justify="right")
+    table.add_column("executed copy")
+    for r in runs:
+        table.add_row(r.name, f"{r.seconds:.1f}", str(r.output.relative_to(nbs.PROJECT_ROOT)))
+    Console().print(table)
+    if check_gallery:
+        committed = {p.name for p in (nbs.PROJECT_ROOT / "screenshots").glob("*.png")}
+        produced = {p.name for p in figures.SCREENSHOTS_DIR.glob("*.png")}
+        if not screenshots.find_browser():
+            console.print(f"SKIPPED browser captures {sorted(screenshots.BROWSER_CAPTURES)}: no Chromium installed "
+                          "(apt-get install chromium)", markup=False)
+            committed -= screenshots.BROWSER_CAPTURES
+        if not committed or committed - produced:
+            console.print(f"FAILED: the run did not produce {sorted(committed - produced)}", style="bold red")
+            raise typer.Exit(1)
+        console.print(f"gallery: all {len(committed)} committed images were produced by this run", markup=False)
 
 
 @local_app.command("up")

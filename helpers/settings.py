@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     )
     source_url: str | None = Field(None, validation_alias=_env("PIPELINE_SOURCE_URL"))
     max_source_bytes: int = Field(100 * 1024 * 1024, validation_alias=_env("PIPELINE_MAX_SOURCE_BYTES"))
+    # the Glue job's download: seconds per attempt (--timeout_seconds) and attempts (--max_attempts)
+    source_timeout_seconds: float = Field(30, validation_alias=_env("PIPELINE_SOURCE_TIMEOUT_SECONDS"))
+    source_max_attempts: int = Field(4, validation_alias=_env("PIPELINE_SOURCE_MAX_ATTEMPTS"))
+    # a second run while one is in progress: 0 fails at once, N waits up to N seconds (helpers/run_lock.py)
+    run_lock_wait_seconds: float = Field(0, validation_alias=_env("PIPELINE_RUN_LOCK_WAIT_SECONDS"))
 
     # --- Snowflake -----------------------------------------------------------------------------
     snowflake_account: str | None = Field(None, validation_alias=_env("SNOWFLAKE_ACCOUNT"))
@@ -67,6 +72,9 @@ class Settings(BaseSettings):
     snowflake_host: str | None = Field(None, validation_alias=_env("SNOWFLAKE_HOST"))
     snowflake_port: int | None = Field(None, validation_alias=_env("SNOWFLAKE_PORT"))
     snowflake_protocol: str | None = Field(None, validation_alias=_env("SNOWFLAKE_PROTOCOL"))
+    # seconds a request to Snowflake is retried before failing (the connector's own default is
+    # infinite: a warehouse gone mid-run would hang the pipeline and dbt; see helpers/dbt_entry.py)
+    snowflake_network_timeout: int = Field(300, validation_alias=_env("SNOWFLAKE_NETWORK_TIMEOUT"))
     dev_database: str = Field("COUNTRIES_DEV", validation_alias=_env("PIPELINE_DEV_DATABASE"))
     prod_database: str = Field("COUNTRIES_PROD", validation_alias=_env("PIPELINE_PROD_DATABASE"))
     integration_name: str = Field("COUNTRIES_S3_INTEGRATION", validation_alias=_env("PIPELINE_INTEGRATION"))
@@ -95,6 +103,18 @@ class Settings(BaseSettings):
         if self.mode == "local":
             return self.local_cloud["source"]["url"] + "/countries_sample.json"
         return GITHUB_SOURCE_URL
+
+    def describe(self) -> list[dict[str, str]]:
+        """The settings a reader should see: secrets masked, paths relative to the project."""
+        secret = {"snowflake_password", "snowflake_private_key_passphrase"}
+        rows = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                value = value.relative_to(PROJECT_ROOT) if value.is_relative_to(PROJECT_ROOT) else value
+            shown = "(set, hidden)" if name in secret and value else ("" if value is None else str(value))
+            rows.append({"setting": name, "value": shown})
+        return rows
 
     def database(self, target: str) -> str:
         if target not in ("dev", "prod"):
@@ -136,7 +156,7 @@ class Settings(BaseSettings):
             "port": self.snowflake_port or local.get("port"),
             "protocol": self.snowflake_protocol or local.get("protocol"),
             "login_timeout": 30,
-            "network_timeout": 300,
+            "network_timeout": self.snowflake_network_timeout,
         }
         if self.snowflake_private_key_path:
             from cryptography.hazmat.primitives import serialization
@@ -164,7 +184,10 @@ class Settings(BaseSettings):
             "SNOWFLAKE_ACCOUNT": conn["account"],
             "SNOWFLAKE_USER": conn["user"],
             "SNOWFLAKE_PASSWORD": conn.get("password") or "",
-            "SNOWFLAKE_PRIVATE_KEY_PATH": self.snowflake_private_key_path or "",
+            # absolute: dbt-snowflake opens the path as written (no ~, relative to dbt_project/)
+            "SNOWFLAKE_PRIVATE_KEY_PATH": str(Path(self.snowflake_private_key_path).expanduser().resolve())
+            if self.snowflake_private_key_path
+            else "",
             "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": self.snowflake_private_key_passphrase or "",
             "SNOWFLAKE_ROLE": conn.get("role", ""),
             "SNOWFLAKE_WAREHOUSE": conn.get("warehouse", ""),

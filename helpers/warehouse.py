@@ -32,6 +32,12 @@ class StatementResult:
     def as_dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, r, strict=False)) for r in self.rows]
 
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, for notebooks."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
 
 @contextlib.contextmanager
 def connect(settings: Settings, target: str | None = "dev") -> Iterator[Any]:

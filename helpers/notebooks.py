@@ -1,0 +1,104 @@
+"""Run the numbered notebooks headlessly with papermill, in order, stopping at the first failure.
+
+Executed copies go to artifacts/notebooks/ (git-ignored) for a reader to open. `--update-committed`
+writes the outputs back into notebooks/ instead, cleaned so GitHub shows a complete walkthrough:
+no papermill timing metadata, no local absolute paths.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers.settings import PROJECT_ROOT
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+Echo = Callable[[str], None]
+
+
+DBT_LOG_LINE = re.compile(r"^\s*\d{2}:\d{2}:\d{2}\s")
+
+
+def notebook_echo(message: str) -> None:
+    """`print` for the pipeline's progress in a notebook, without dbt's per-node log lines: with 4
+    threads their order changes from run to run, and the notebook shows dbt's results as a table."""
+    if not DBT_LOG_LINE.match(message):
+        print(message)
+
+
+class NotebookFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    seconds: float
+    output: Path
+
+
+def notebook_paths() -> list[Path]:
+    return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _clean(path: Path) -> None:
+    """Drop run-specific metadata and make paths relative, so the committed file changes only when
+    what a reader sees changes."""
+    nb = json.loads(path.read_text())
+    nb["metadata"].pop("papermill", None)
+    root = str(PROJECT_ROOT)
+    for cell in nb["cells"]:
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = [re.sub(re.escape(root) + "/?", "", t) for t in output["text"]]
+            for key, value in output.get("data", {}).items():
+                if key.startswith("text/") and isinstance(value, list):
+                    output["data"][key] = [re.sub(re.escape(root) + "/?", "", t) for t in value]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def run_notebooks(
+    output_dir: Path | None = None,
+    parameters: dict[str, Any] | None = None,
+    update_committed: bool = False,
+    echo: Echo | None = None,
+) -> list[NotebookRun]:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    echo = echo or (lambda _m: None)
+    output_dir = output_dir or PROJECT_ROOT / "artifacts" / "notebooks"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = notebook_paths()
+    runs: list[NotebookRun] = []
+    for i, path in enumerate(paths, start=1):
+        out = path if update_committed else output_dir / path.name
+        echo(f"[{i}/{len(paths)}] {path.name} ...")
+        started = time.monotonic()
+        try:
+            papermill.execute_notebook(
+                str(path),
+                str(out),
+                parameters=parameters or {},
+                cwd=str(NOTEBOOKS_DIR),
+                kernel_name="python3",
+                progress_bar=False,
+                request_save_on_cell_execute=False,
+            )
+        except PapermillExecutionError as e:
+            raise NotebookFailed(
+                f"{path.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); the executed copy "
+                f"with the traceback is {out}"
+            ) from None
+        if update_committed:
+            _clean(out)
+        runs.append(NotebookRun(path.name, round(time.monotonic() - started, 2), out))
+        echo(f"[{i}/{len(paths)}] {path.name} done in {runs[-1].seconds:.1f}s")
+    return runs
