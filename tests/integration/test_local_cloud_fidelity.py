@@ -281,7 +281,8 @@ def test_tables_stages_and_integrations_survive_a_restart(settings, local_cloud,
 
 
 def test_iam_is_enforced_unknown_keys_are_refused(settings):
-    s3 = settings.aws_client("s3", aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x" * 40)
+    unknown_key_id = "AKIA" + "X" * 16  # a well-formed key id that no IAM user has
+    s3 = settings.aws_client("s3", aws_access_key_id=unknown_key_id, aws_secret_access_key="x" * 40)
     with pytest.raises(Exception, match="(?i)InvalidAccessKeyId|403|denied|security token"):
         s3.list_buckets()
 
