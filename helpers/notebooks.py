@@ -7,10 +7,12 @@ no papermill timing metadata, no local absolute paths.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,20 @@ def _clean(path: Path) -> None:
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
+@contextlib.contextmanager
+def _kernel_stderr_to(log: Path) -> Iterator[None]:
+    """Kernels inherit our stderr and chatter on it (transport warnings, the interrupt at shutdown);
+    send it to a log file instead of the reader's console. Cell errors still come back as exceptions."""
+    saved = os.dup(2)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def run_notebooks(
     output_dir: Path | None = None,
     parameters: dict[str, Any] | None = None,
@@ -83,15 +99,16 @@ def run_notebooks(
         echo(f"[{i}/{len(paths)}] {path.name} ...")
         started = time.monotonic()
         try:
-            papermill.execute_notebook(
-                str(path),
-                str(out),
-                parameters=parameters or {},
-                cwd=str(NOTEBOOKS_DIR),
-                kernel_name="python3",
-                progress_bar=False,
-                request_save_on_cell_execute=False,
-            )
+            with _kernel_stderr_to(output_dir / "kernels.log"):
+                papermill.execute_notebook(
+                    str(path),
+                    str(out),
+                    parameters=parameters or {},
+                    cwd=str(NOTEBOOKS_DIR),
+                    kernel_name="python3",
+                    progress_bar=False,
+                    request_save_on_cell_execute=False,
+                )
         except PapermillExecutionError as e:
             raise NotebookFailed(
                 f"{path.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); the executed copy "
