@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test notebooks venv up down status teardown clean
+.PHONY: demo test notebooks venv up down status teardown clean bench
 
 venv: $(STAMP)
 
@@ -58,3 +58,8 @@ lock:
 clean:
 	-$(PY) -m helpers local down
 	rm -rf $(VENV) .local artifacts dbt_project/target dbt_project/logs
+
+## bench: the walkthrough's and the pipeline's wall time and peak memory at 250/10k/100k records, with
+## the plain-DuckDB baseline (artifacts/bench/results.json; BENCH_ARGS="--sizes 250,10000" for a quick run)
+bench: $(STAMP)
+	$(PY) -m benchmarks $(BENCH_ARGS)

@@ -15,6 +15,16 @@ Job parameters (Glue passes every value as a string):
             --run_id (default: Glue's --JOB_RUN_ID, else "manual")
             --skip_if_sha256 (the source sha256 the landed file already holds: when the fresh
             download has that sha256, nothing is written and the summary says "unchanged")
+            --code_pattern (a regular expression cca3 must match in full; default: the ISO 3166-1
+            alpha-3 rule, exactly 3 uppercase letters. Synthetic data sets larger than the 17,576
+            possible 3-letter codes, e.g. the benchmark's, pass their own pattern)
+
+Memory: the script streams. The download goes in chunks to a temporary file (the size cap is
+checked as it arrives), the JSON array is parsed one element at a time with
+json.JSONDecoder.raw_decode over a sliding buffer, each record is validated and appended to a
+temporary NDJSON file, and that file is uploaded from disk (multipart when large). What stays in
+memory is one buffer of about a megabyte, one record, and the set of cca3 codes seen so far
+(for the duplicate check), whatever the size of the source.
 
 Outcome:
   success  exit 0 and exactly one JSON line on stdout, ``{"event": "ingest_summary", ...}``;
@@ -32,16 +42,19 @@ Every quarantined record is one line ``{"record_index", "cca3", "reason_codes", 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import re
 import socket
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from http.client import HTTPException
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -53,7 +66,7 @@ OPTIONAL_ARG_DEFAULTS = {
     "max_attempts": "4",
 }
 # Optional text arguments, empty when absent (--run_id has its own default, below).
-OPTIONAL_STRING_ARGS = ("run_id", "skip_if_sha256")
+OPTIONAL_STRING_ARGS = ("run_id", "skip_if_sha256", "code_pattern")
 # Glue adds its own arguments (--JOB_ID, --JOB_RUN_ID, --JOB_NAME, --job-bookmark-option,
 # --scriptLocation, ...). getResolvedOptions ignores what it was not asked for but still
 # returns the job-run identifiers, which this job uses as the default run_id.
@@ -63,6 +76,12 @@ GLUE_ID_ARGS = ("JOB_NAME", "JOB_ID", "JOB_RUN_ID")
 # A module constant so that tests can set it to 0.
 RETRY_BASE_DELAY_SECONDS = 0.5
 READ_CHUNK_BYTES = 64 * 1024
+PARSE_CHUNK_CHARS = 1024 * 1024  # the sliding parse buffer grows by this much at a time
+# A source that is not an array is parsed whole only to describe it in the error (up to this size).
+DESCRIBE_MAX_BYTES = 64 * 1024 * 1024
+# put_object up to this size; above it a multipart upload of MULTIPART_PART_BYTES parts.
+MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
+MULTIPART_PART_BYTES = 64 * 1024 * 1024
 USER_AGENT = "countries-ingest-glue-job/1.0 (+python-urllib)"
 
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
@@ -165,6 +184,13 @@ def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
     run_id = resolved.get("run_id") or resolved.get("JOB_RUN_ID") or "manual"
     if "/" in run_id:
         raise IngestError(f"argument --run_id must not contain '/', got {run_id!r}")
+    code_pattern = resolved.get("code_pattern") or ""
+    if code_pattern:
+        try:
+            re.compile(code_pattern)
+        except re.error as exc:
+            raise IngestError(f"argument --code_pattern is not a valid regular expression ({exc}): "
+                              f"{code_pattern!r}") from exc
     return {
         "source_url": resolved["source_url"],
         "bucket": resolved["bucket"],
@@ -175,6 +201,7 @@ def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
         "max_attempts": _positive_number("max_attempts", raw["max_attempts"], int, 1),
         "run_id": run_id,
         "skip_if_sha256": (resolved.get("skip_if_sha256") or "").strip().lower(),
+        "code_pattern": code_pattern,
     }
 
 
@@ -191,31 +218,37 @@ def _too_large(url: str, max_bytes: int, detail: str) -> IngestError:
     )
 
 
-def _read_capped(response: Any, url: str, max_bytes: int) -> bytes:
-    """Read the body in chunks; give up as soon as more than max_bytes have arrived."""
+def _copy_capped(response: Any, url: str, max_bytes: int, sink: Any) -> int:
+    """Copy the body to `sink` in chunks; give up as soon as more than max_bytes have arrived."""
     declared = response.headers.get("Content-Length") if response.headers is not None else None
     if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
         raise _too_large(url, max_bytes, f"it declares Content-Length {int(declared)}")
-    chunks: List[bytes] = []
     total = 0
     while True:
         # Never ask for more than one byte past the limit.
         chunk = response.read(min(READ_CHUNK_BYTES, max_bytes + 1 - total))
         if not chunk:
             break
-        chunks.append(chunk)
         total += len(chunk)
         if total > max_bytes:
             raise _too_large(url, max_bytes, f"more than {max_bytes} bytes read")
-    return b"".join(chunks)
+        sink.write(chunk)
+    return total
 
 
-def _fetch_once(url: str, max_bytes: int, timeout: float) -> bytes:
+def _read_capped(response: Any, url: str, max_bytes: int) -> bytes:
+    """The body as bytes, read in chunks with the size cap (small bodies and tests)."""
+    sink = io.BytesIO()
+    _copy_capped(response, url, max_bytes, sink)
+    return sink.getvalue()
+
+
+def _fetch_once(url: str, max_bytes: int, timeout: float, sink: Any) -> int:
     is_file = urllib.parse.urlsplit(url).scheme.lower() == "file"
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return _read_capped(response, url, max_bytes)
+            return _copy_capped(response, url, max_bytes, sink)
     except urllib.error.HTTPError as exc:
         status = f"HTTP {exc.code} {exc.reason}"
         exc.close()
@@ -253,7 +286,22 @@ def fetch(
     max_attempts: int,
     sleep: Callable[[float], None] = time.sleep,
 ) -> bytes:
-    """Download url with urllib; retry transient failures with exponential backoff."""
+    """Download url into memory (see fetch_to for the streaming form the job uses)."""
+    sink = io.BytesIO()
+    fetch_to(url, sink, max_bytes, timeout, max_attempts, sleep)
+    return sink.getvalue()
+
+
+def fetch_to(
+    url: str,
+    sink: Any,
+    max_bytes: int,
+    timeout: float,
+    max_attempts: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Download url into the binary file `sink` with urllib; retry transient failures with
+    exponential backoff (each attempt starts the file again). Returns the number of bytes."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https", "file"):
         raise IngestError(
@@ -261,8 +309,10 @@ def fetch(
             "(hint: for S3 sources copy the file to an HTTPS URL or use file:// locally)"
         )
     for attempt in range(1, max_attempts + 1):
+        sink.seek(0)
+        sink.truncate()
         try:
-            return _fetch_once(url, max_bytes, timeout)
+            return _fetch_once(url, max_bytes, timeout, sink)
         except _RetryableFetchError as exc:
             if attempt >= max_attempts:
                 raise IngestError(
@@ -335,17 +385,173 @@ def decode_and_parse(raw: bytes, url: str) -> List[Any]:
     return data
 
 
+def _bad_json(url: str, msg: str, pos: int, path: str, size: int) -> IngestError:
+    """The decode_and_parse() error for a JSON error at char `pos` of the file at `path`."""
+    lineno, colno, byte_offset = _locate(path, pos)
+    return IngestError(
+        f"source {url} is not valid JSON: {msg} at line {lineno}, column {colno} "
+        f"(char {pos}, byte {byte_offset}) of {size} bytes. hint: a truncated or "
+        "interrupted download, or a URL that returns an HTML page instead of the raw file"
+    )
+
+
+def _locate(path: str, pos: int) -> Tuple[int, int, int]:
+    """(line, column, byte offset) of char `pos` in the UTF-8 file, as json.JSONDecodeError counts."""
+    lines, last_newline, seen, byte_offset = 0, -1, 0, 0
+    with open(path, encoding="utf-8", newline="") as f:
+        while seen < pos:
+            chunk = f.read(min(PARSE_CHUNK_CHARS, pos - seen))
+            if not chunk:
+                break
+            lines += chunk.count("\n")
+            i = chunk.rfind("\n")
+            if i >= 0:
+                last_newline = seen + i
+            byte_offset += len(chunk.encode("utf-8"))
+            seen += len(chunk)
+    return lines + 1, pos - last_newline, byte_offset
+
+
+def hash_and_check_utf8(path: str) -> Tuple[int, str, Optional[Tuple[int, int, str]]]:
+    """One pass over the file: (size, sha256, the first invalid UTF-8 sequence as (byte offset,
+    byte, reason) or None), reading it in chunks (a multi-byte character may span two)."""
+    digest = hashlib.sha256()
+    size = 0
+    offset = 0  # of `pending` in the file
+    pending = b""
+    problem = None
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(PARSE_CHUNK_CHARS)
+            digest.update(chunk)
+            size += len(chunk)
+            if problem is not None:
+                if not chunk:
+                    break
+                continue
+            data = pending + chunk
+            try:
+                data.decode("utf-8")
+                offset, pending = offset + len(data), b""
+            except UnicodeDecodeError as exc:
+                if chunk and exc.end == len(data) and len(data) - exc.start < 4:
+                    offset, pending = offset + exc.start, data[exc.start:]  # completed by the next chunk
+                else:
+                    problem = (offset + exc.start, data[exc.start], exc.reason)
+            if not chunk:
+                break
+    return size, digest.hexdigest(), problem
+
+
+def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
+    """The elements of the top-level JSON array in the (valid UTF-8) file, one at a time.
+
+    Equivalent to decode_and_parse() on the whole file, with the same errors, but it holds only a
+    sliding buffer of about PARSE_CHUNK_CHARS plus the element being parsed: each element is
+    parsed with json.JSONDecoder.raw_decode; when an element runs past the end of the buffer,
+    the buffer is extended and the element parsed again.
+    """
+    decoder = json.JSONDecoder(parse_constant=_reject_constant)
+    whitespace = " \t\n\r"
+    with open(path, encoding="utf-8", newline="") as f:
+        buf, base, pos, eof = "", 0, 0, False  # buf[pos] is char base + pos of the file
+
+        def more() -> None:
+            nonlocal buf, base, pos, eof
+            if pos > PARSE_CHUNK_CHARS:  # slide: drop what was consumed
+                buf, base, pos = buf[pos:], base + pos, 0
+            chunk = f.read(PARSE_CHUNK_CHARS)
+            eof = len(chunk) < PARSE_CHUNK_CHARS
+            buf += chunk
+
+        def skip_whitespace() -> None:
+            nonlocal pos
+            while True:
+                while pos < len(buf) and buf[pos] in whitespace:
+                    pos += 1
+                if pos < len(buf) or eof:
+                    return
+                more()
+
+        def fail(msg: str, at: int) -> IngestError:
+            return _bad_json(url, msg, base + at, path, size)
+
+        more()
+        skip_whitespace()
+        if pos >= len(buf) or buf[pos] != "[":
+            # Not an array (or not JSON): let the whole-file parser name the problem.
+            _describe_non_array(path, url, size, buf[pos:pos + 1])
+        pos += 1
+        skip_whitespace()
+        count = 0
+        if pos < len(buf) and buf[pos] == "]":
+            pos += 1
+        else:
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buf, pos)
+                except json.JSONDecodeError as exc:
+                    # an element cut off by the end of the buffer: extend it and parse again
+                    if not eof and (exc.pos >= len(buf) - 64 or exc.msg.startswith("Unterminated string")):
+                        more()
+                        continue
+                    raise fail(exc.msg, exc.pos) from None
+                except ValueError as exc:  # NaN, Infinity (parse_constant)
+                    raise IngestError(
+                        f"source {url} is not valid JSON: it contains the non-standard constant {exc} "
+                        "(NaN/Infinity are not allowed in JSON). hint: fix the source"
+                    ) from None
+                if end >= len(buf) and not eof:
+                    more()  # a number or literal may go on in the next chunk
+                    continue
+                count += 1
+                yield value
+                pos = end
+                skip_whitespace()
+                if pos < len(buf) and buf[pos] == "]":
+                    pos += 1
+                    break
+                if pos >= len(buf) or buf[pos] != ",":
+                    raise fail("Expecting ',' delimiter", pos)
+                pos += 1
+                skip_whitespace()
+        skip_whitespace()
+        if pos < len(buf):
+            raise fail("Extra data", pos)
+        if count == 0:
+            raise IngestError(
+                f"source {url} has 0 records; refusing to replace the landed file with nothing. "
+                "hint: check the source; the previously landed file was left unchanged"
+            )
+
+
+def _describe_non_array(path: str, url: str, size: int, first: str) -> None:
+    """Raise the error for a source whose top level is not an array."""
+    if size <= DESCRIBE_MAX_BYTES:
+        with open(path, "rb") as f:
+            decode_and_parse(f.read(), url)  # raises: not an array, or not JSON at all
+    kinds = {"{": "object", '"': "string", "t": "boolean", "f": "boolean", "n": "null"}
+    what = kinds.get(first, "number" if first in "-0123456789" and first else "")
+    if not what:
+        raise _bad_json(url, "Expecting value", 0, path, size)
+    raise IngestError(
+        f"top level of source {url} is a JSON {what}, but a JSON array of country objects "
+        "is expected. hint: point --source_url at the file that holds the array itself"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Record validation
 # ---------------------------------------------------------------------------------------------
 
 
-def record_problems(record: Any) -> List[Tuple[str, str]]:
+def record_problems(record: Any, code_re: Optional[Pattern[str]] = None) -> List[Tuple[str, str]]:
     """Why one record is unusable, as (code, message) pairs; an empty list: the record is valid.
 
     The code is for machines (``<check>:<field>``, e.g. ``missing:cca3``, ``type:population``,
     ``duplicate:cca3``; see the quarantine file's ``reason_codes``), the message for people.
-    Unknown extra fields are fine and are kept as they are.
+    Unknown extra fields are fine and are kept as they are. ``code_re`` (from --code_pattern)
+    replaces the ISO rule for cca3.
     """
     if not isinstance(record, dict):
         return [("type:record", f"record is a JSON {json_type_name(record)}, not an object")]
@@ -366,8 +572,12 @@ def record_problems(record: Any) -> List[Tuple[str, str]]:
         problems.append(("missing:cca3", "missing cca3"))
     else:
         cca3 = record["cca3"]
-        if not isinstance(cca3, str) or not _CCA3_RE.match(cca3):
-            problems.append(("invalid:cca3", "cca3 is not a 3-letter uppercase code "
+        if code_re is None:
+            if not isinstance(cca3, str) or not _CCA3_RE.match(cca3):
+                problems.append(("invalid:cca3", "cca3 is not a 3-letter uppercase code "
+                                 f"(got {json.dumps(cca3, ensure_ascii=False)})"))
+        elif not isinstance(cca3, str) or not code_re.fullmatch(cca3):
+            problems.append(("invalid:cca3", f"cca3 does not match --code_pattern {code_re.pattern} "
                              f"(got {json.dumps(cca3, ensure_ascii=False)})"))
 
     if "continents" not in record:
@@ -397,33 +607,60 @@ def validate_record(record: Any) -> List[str]:
     return [message for _code, message in record_problems(record)]
 
 
-def split_records(records: Sequence[Any]) -> Tuple[List[Any], List[Dict[str, Any]]]:
-    """Split the source array into (valid records, quarantine entries), both in source order.
+class RecordSplitter:
+    """Validate records one at a time, in source order, and hand each to `on_valid` or, as a
+    quarantine entry, to `on_rejected`; count what it saw.
 
     A record whose cca3 was already loaded from an earlier record is a duplicate: the first
     valid occurrence is loaded, later ones are quarantined. Every element ends up in exactly
-    one of the two lists, so received == loaded + quarantined.
+    one of the two, so received == loaded + quarantined.
     """
-    valid: List[Any] = []
-    rejected: List[Dict[str, Any]] = []
-    loaded_at: Dict[str, int] = {}
-    for index, record in enumerate(records):
-        problems = record_problems(record)
+
+    def __init__(self, on_valid: Callable[[Any], None], on_rejected: Callable[[Dict[str, Any]], None],
+                 code_re: Optional[Pattern[str]] = None):
+        self.on_valid, self.on_rejected, self.code_re = on_valid, on_rejected, code_re
+        self.received = self.loaded = self.quarantined = 0
+        self.reasons: Dict[str, int] = {}
+        self.examples: List[Dict[str, Any]] = []  # the first 3 quarantine entries
+        self._loaded_at: Dict[str, int] = {}
+
+    def add(self, record: Any) -> None:
+        index = self.received
+        self.received += 1
+        problems = record_problems(record, self.code_re)
         cca3 = record.get("cca3") if isinstance(record, dict) else None
-        if isinstance(cca3, str) and cca3 in loaded_at:
+        if isinstance(cca3, str) and cca3 in self._loaded_at:
             problems.append(("duplicate:cca3",
-                             f"duplicate cca3 {cca3} (already loaded from record_index {loaded_at[cca3]})"))
+                             f"duplicate cca3 {cca3} (already loaded from record_index {self._loaded_at[cca3]})"))
         if problems:
-            rejected.append({
+            entry = {
                 "record_index": index,
                 "cca3": cca3 if isinstance(cca3, str) else None,
                 "reason_codes": [code for code, _message in problems],
                 "reasons": [message for _code, message in problems],
                 "record": record,
-            })
+            }
+            self.quarantined += 1
+            for code in entry["reason_codes"]:
+                self.reasons[code] = self.reasons.get(code, 0) + 1
+            if len(self.examples) < 3:
+                self.examples.append(entry)
+            self.on_rejected(entry)
         else:
-            loaded_at[cca3] = index
-            valid.append(record)
+            self._loaded_at[cca3] = index
+            self.loaded += 1
+            self.on_valid(record)
+
+
+def split_records(records: Iterable[Any], code_re: Optional[Pattern[str]] = None
+                  ) -> Tuple[List[Any], List[Dict[str, Any]]]:
+    """Split the source array into (valid records, quarantine entries), both in source order
+    (RecordSplitter, collected in lists)."""
+    valid: List[Any] = []
+    rejected: List[Dict[str, Any]] = []
+    splitter = RecordSplitter(valid.append, rejected.append, code_re)
+    for record in records:
+        splitter.add(record)
     return valid, rejected
 
 
@@ -441,11 +678,13 @@ def split_records(records: Sequence[Any]) -> Tuple[List[Any], List[Dict[str, Any
 # keeps the whole file as one document, so one malformed record spoils the whole file.
 
 
-def to_ndjson(items: Sequence[Any]) -> bytes:
+def to_ndjson(items: Iterable[Any]) -> bytes:
     """One compact JSON value per line, keys in their original order, newline-terminated."""
-    return "".join(
-        json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items
-    ).encode("utf-8")
+    return b"".join(ndjson_line(item) for item in items)
+
+
+def ndjson_line(item: Any) -> bytes:
+    return (json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def quarantine_key_for(prefix: str, run_id: str) -> str:
@@ -457,8 +696,23 @@ def _ascii_metadata(value: str) -> str:
     return urllib.parse.quote(value, safe=":/?#[]@!$&'()*+,;=%~-._")
 
 
-def put_ndjson(s3: Any, bucket: str, key: str, body: bytes, metadata: Dict[str, str]) -> Optional[str]:
-    """put_object the NDJSON body; return its VersionId (None on an unversioned bucket)."""
+def _s3_error(what: str, bucket: str, key: str, exc: Exception) -> IngestError:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return IngestError(
+            f"S3 {what} to s3://{bucket}/{key} failed: {error.get('Code', 'Unknown')} "
+            f"({error.get('Message', exc)}). hint: check that the bucket exists and that the job's "
+            "IAM role may s3:PutObject on it"
+        )
+    return IngestError(
+        f"S3 {what} to s3://{bucket}/{key} failed: {type(exc).__name__} ({exc}). hint: check "
+        "the S3 endpoint (AWS_ENDPOINT_URL when set), network access and credentials"
+    )
+
+
+def put_ndjson(s3: Any, bucket: str, key: str, body: Any, metadata: Dict[str, str]) -> Optional[str]:
+    """put_object the NDJSON body (bytes or a binary file); return its VersionId (None on an
+    unversioned bucket)."""
     try:
         response = s3.put_object(
             Bucket=bucket,
@@ -467,22 +721,51 @@ def put_ndjson(s3: Any, bucket: str, key: str, body: bytes, metadata: Dict[str, 
             ContentType=NDJSON_CONTENT_TYPE,
             Metadata={name: _ascii_metadata(value) for name, value in metadata.items()},
         )
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise IngestError(
-            f"S3 PutObject to s3://{bucket}/{key} failed: {error.get('Code', 'Unknown')} "
-            f"({error.get('Message', exc)}). hint: check that the bucket exists and that the job's "
-            "IAM role may s3:PutObject on it"
-        ) from exc
-    except BotoCoreError as exc:
-        raise IngestError(
-            f"S3 PutObject to s3://{bucket}/{key} failed: {type(exc).__name__} ({exc}). hint: check "
-            "the S3 endpoint (AWS_ENDPOINT_URL when set), network access and credentials"
-        ) from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error("PutObject", bucket, key, exc) from exc
     return response.get("VersionId")
 
 
-def reason_counts(rejected: Sequence[Dict[str, Any]]) -> Dict[str, int]:
+def upload_ndjson(s3: Any, bucket: str, key: str, path: str, metadata: Dict[str, str]) -> Optional[str]:
+    """Upload the NDJSON file from disk: put_object up to MULTIPART_THRESHOLD_BYTES, else a
+    multipart upload of MULTIPART_PART_BYTES parts (one part in memory at a time). Returns the
+    VersionId. boto3's upload_file would stream too, but does not return the VersionId, which
+    the landing report needs (a head_object afterwards could see a later writer's version)."""
+    size = os.path.getsize(path)
+    if size <= MULTIPART_THRESHOLD_BYTES:
+        with open(path, "rb") as body:
+            return put_ndjson(s3, bucket, key, body, metadata)
+    upload_id = None
+    try:
+        upload_id = s3.create_multipart_upload(
+            Bucket=bucket, Key=key, ContentType=NDJSON_CONTENT_TYPE,
+            Metadata={name: _ascii_metadata(value) for name, value in metadata.items()},
+        )["UploadId"]
+        parts = []
+        with open(path, "rb") as f:
+            number = 1
+            while True:
+                data = f.read(MULTIPART_PART_BYTES)
+                if not data:
+                    break
+                etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                      Body=data)["ETag"]
+                parts.append({"ETag": etag, "PartNumber": number})
+                number += 1
+                del data
+        response = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                                MultipartUpload={"Parts": parts})
+    except (ClientError, BotoCoreError) as exc:
+        if upload_id is not None:
+            try:
+                s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            except (ClientError, BotoCoreError):
+                pass  # the bucket's lifecycle rule (or an operator) cleans up incomplete uploads
+        raise _s3_error("multipart upload", bucket, key, exc) from exc
+    return response.get("VersionId")
+
+
+def reason_counts(rejected: Iterable[Dict[str, Any]]) -> Dict[str, int]:
     """How many quarantined records failed each check, e.g. {"missing:cca3": 2}."""
     counts: Dict[str, int] = {}
     for entry in rejected:
@@ -501,21 +784,23 @@ def script_sha256() -> str:
         return "unknown"
 
 
-def write_quarantine(s3: Any, options: Dict[str, Any], rejected: Sequence[Dict[str, Any]],
+def write_quarantine(s3: Any, options: Dict[str, Any], path: str, count: int,
                      metadata: Dict[str, str]) -> str:
-    """Write the rejected records, each with its reasons, under the run's own quarantine key."""
+    """Write the rejected records (the NDJSON file at `path`), each with its reasons, under the
+    run's own quarantine key."""
     quarantine_key = quarantine_key_for(options["quarantine_prefix"], options["run_id"])
-    put_ndjson(s3, options["bucket"], quarantine_key, to_ndjson(rejected),
-               {**metadata, "records": str(len(rejected))})
-    log(f"quarantined {len(rejected)} record(s) to s3://{options['bucket']}/{quarantine_key}")
+    upload_ndjson(s3, options["bucket"], quarantine_key, path, {**metadata, "records": str(count)})
+    log(f"quarantined {count} record(s) to s3://{options['bucket']}/{quarantine_key}")
     return quarantine_key
 
 
 def write_outputs(
     s3: Any,
     options: Dict[str, Any],
-    valid: Sequence[Any],
-    rejected: Sequence[Dict[str, Any]],
+    valid_path: str,
+    loaded: int,
+    rejected_path: str,
+    quarantined: int,
     source_sha256: str,
 ) -> Tuple[Optional[str], Optional[str]]:
     """Write the quarantine file (if any) first, then the landed file, the run's commit point.
@@ -523,10 +808,10 @@ def write_outputs(
     Returns (version_id of the landed file, quarantine key or None).
     """
     metadata = _metadata(options, source_sha256)
-    quarantine_key = write_quarantine(s3, options, rejected, metadata) if rejected else None
-    version_id = put_ndjson(s3, options["bucket"], options["key"], to_ndjson(valid),
-                            {**metadata, "records": str(len(valid))})
-    log(f"wrote {len(valid)} record(s) to s3://{options['bucket']}/{options['key']}")
+    quarantine_key = write_quarantine(s3, options, rejected_path, quarantined, metadata) if quarantined else None
+    version_id = upload_ndjson(s3, options["bucket"], options["key"], valid_path,
+                               {**metadata, "records": str(loaded)})
+    log(f"wrote {loaded} record(s) to s3://{options['bucket']}/{options['key']}")
     return version_id, quarantine_key
 
 
@@ -549,38 +834,63 @@ def run(argv: Sequence[str], s3_client: Any = None, progress: Optional[Dict[str,
 
     ``progress`` (if given) is filled in as the run goes, so that a failure can still report
     what is known: the stage it failed in, the source's size and sha256, the record counts.
+    The source and the NDJSON files live in a temporary directory, removed at the end.
     """
     progress = {} if progress is None else progress
     options = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="countries-ingest-") as tmp:
+        return _run(options, tmp, s3_client, progress)
+
+
+def _run(options: Dict[str, Any], tmp: str, s3_client: Any, progress: Dict[str, Any]) -> Dict[str, Any]:
     url = options["source_url"]
     progress.update(run_id=options["run_id"], source_url=url, stage="download")
     log(f"run {options['run_id']}: fetching {url}")
-    raw = fetch(url, options["max_bytes"], options["timeout_seconds"], options["max_attempts"])
-    source_sha256 = hashlib.sha256(raw).hexdigest()
-    progress.update(source_bytes=len(raw), source_sha256=source_sha256, stage="parse")
-    log(f"fetched {len(raw)} bytes, sha256 {source_sha256}")
+    source_path = os.path.join(tmp, "source.json")
+    with open(source_path, "w+b") as sink:
+        fetch_to(url, sink, options["max_bytes"], options["timeout_seconds"], options["max_attempts"])
+    source_bytes, source_sha256, bad_utf8 = hash_and_check_utf8(source_path)
+    progress.update(source_bytes=source_bytes, source_sha256=source_sha256, stage="parse")
+    log(f"fetched {source_bytes} bytes, sha256 {source_sha256}")
+    if bad_utf8 is not None:
+        offset, byte, reason = bad_utf8
+        raise IngestError(
+            f"source {url} is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset} "
+            f"({reason}). hint: the source must be UTF-8 encoded JSON; check that the URL "
+            "serves the raw file and not a re-encoded copy"
+        )
 
-    records = decode_and_parse(raw, url)
-    progress.update(received=len(records), stage="validate")
-    valid, rejected = split_records(records)
-    log(f"received {len(records)} record(s): {len(valid)} valid, {len(rejected)} to quarantine")
+    # Parse, validate and write the NDJSON files in one streaming pass; S3 is touched only after
+    # the whole file has parsed.
+    valid_path, rejected_path = os.path.join(tmp, "valid.ndjson"), os.path.join(tmp, "rejected.ndjson")
+    code_re = re.compile(options["code_pattern"]) if options["code_pattern"] else None
+    with open(valid_path, "wb") as valid_file, open(rejected_path, "wb") as rejected_file:
+        splitter = RecordSplitter(lambda r: valid_file.write(ndjson_line(r)),
+                                  lambda e: rejected_file.write(ndjson_line(e)), code_re)
+        for record in iter_json_array(source_path, url, source_bytes):
+            splitter.add(record)
+    os.remove(source_path)
+    received, loaded, quarantined = splitter.received, splitter.loaded, splitter.quarantined
+    reasons = dict(sorted(splitter.reasons.items()))
+    progress.update(received=received, stage="validate")
+    log(f"received {received} record(s): {loaded} valid, {quarantined} to quarantine")
     summary = {
         "event": "ingest_summary",
         "run_id": options["run_id"],
         "source_url": url,
-        "source_bytes": len(raw),
+        "source_bytes": source_bytes,
         "source_sha256": source_sha256,
-        "received": len(records),
-        "loaded": len(valid),
-        "quarantined": len(rejected),
+        "received": received,
+        "loaded": loaded,
+        "quarantined": quarantined,
         "bucket": options["bucket"],
         "key": options["key"],
         "version_id": None,
         "quarantine_key": None,
         "unchanged": False,
-        "quarantine_reasons": reason_counts(rejected),
+        "quarantine_reasons": reasons,
     }
-    if valid and options["skip_if_sha256"] == source_sha256:
+    if loaded and options["skip_if_sha256"] == source_sha256:
         # The caller saw this very source (same sha256, same script) in the landed file's metadata:
         # writing it again would only add an identical S3 version. Its quarantine, if any, is
         # under the run id that landed it (the landed file's run-id metadata).
@@ -591,24 +901,25 @@ def run(argv: Sequence[str], s3_client: Any = None, progress: Optional[Dict[str,
     # Only now, with everything validated, is S3 touched. boto3 takes the endpoint from
     # AWS_ENDPOINT_URL when that is set (a local emulator), else the real S3 endpoint.
     s3 = s3_client if s3_client is not None else boto3.client("s3")
-    if not valid:
+    if not loaded:
         # Keep every record with its reasons, but never replace the landed file with nothing.
         progress["stage"] = "write"
-        quarantine_key = write_quarantine(s3, options, rejected, _metadata(options, source_sha256))
-        progress.update(stage="validate", quarantined=len(rejected), quarantine_key=quarantine_key,
-                        quarantine_reasons=reason_counts(rejected))
+        quarantine_key = write_quarantine(s3, options, rejected_path, quarantined, _metadata(options, source_sha256))
+        progress.update(stage="validate", quarantined=quarantined, quarantine_key=quarantine_key,
+                        quarantine_reasons=reasons)
         examples = "; ".join(
-            f"record_index {entry['record_index']}: {', '.join(entry['reasons'])}" for entry in rejected[:3]
+            f"record_index {entry['record_index']}: {', '.join(entry['reasons'])}" for entry in splitter.examples
         )
         raise IngestError(
-            f"none of the {len(records)} records in {url} is valid, so the landed file was not replaced "
+            f"none of the {received} records in {url} is valid, so the landed file was not replaced "
             f"(first problems: {examples}); every record is in s3://{options['bucket']}/{quarantine_key} "
             "with its reasons. hint: the source's format may have changed; "
             "compare a record with the checks in validate_record()"
         )
 
     progress["stage"] = "write"
-    summary["version_id"], summary["quarantine_key"] = write_outputs(s3, options, valid, rejected, source_sha256)
+    summary["version_id"], summary["quarantine_key"] = write_outputs(
+        s3, options, valid_path, loaded, rejected_path, quarantined, source_sha256)
     return summary
 
 

@@ -151,6 +151,9 @@ class LocalCloud:
                         "-m", "helpers.local_cloud.snowflake_server", "--port", "{port}",
                         "--state-dir", str(self.dir / "snowflake"), "--aws-endpoint", aws["url"],
                         "--region", REGION, "--principal-file", str(self.dir / "snowflake_principal.json"),
+                        # the local warehouse's memory budget; what does not fit spills to disk
+                        "--memory-limit", os.environ.get("PIPELINE_LOCAL_WAREHOUSE_MEMORY", "2GB"),
+                        "--spill-dir", str(self.dir / "snowflake" / "spill"),
                     ],
                 )
             if self._running("source") is None:

@@ -692,6 +692,7 @@ def test_argument_parsing_ignores_glue_args_and_applies_defaults(ingest):
         "max_attempts": 4,
         "run_id": RUN_ID,
         "skip_if_sha256": "",
+        "code_pattern": "",
     }
 
 
@@ -849,3 +850,56 @@ def test_failure_summary_says_what_is_known(ingest, capsys, s3, server, tmp_path
     failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(tmp_path, raw)), s3)
     assert (failure["stage"], failure["received"], failure["quarantined"]) == ("parse", None, 0)
     assert failure["source_sha256"] == hashlib.sha256(raw).hexdigest() and failure["source_bytes"] == len(raw)
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming: small buffers, multipart upload, --code_pattern
+# --------------------------------------------------------------------------------------------
+
+
+def test_streaming_parse_across_tiny_buffers_equals_json_loads(ingest, monkeypatch, tmp_path, fixture_bytes,
+                                                               fixture_records):
+    monkeypatch.setattr(ingest, "PARSE_CHUNK_CHARS", 7)  # every element spans many buffer refills
+    path = tmp_path / "c.json"
+    path.write_bytes(b" \n" + fixture_bytes.replace(b"},", b"} ,\n ") + b"\n")
+    assert list(ingest.iter_json_array(str(path), "file:///c.json", path.stat().st_size)) == fixture_records
+    path.write_bytes(b"[1, 23456789, true, null, \"\xc3\xbc\\u00fc\", 1.5e3]")
+    assert list(ingest.iter_json_array(str(path), "u", path.stat().st_size)) == [1, 23456789, True, None,
+                                                                                 "üü", 1500.0]
+    size, sha, problem = ingest.hash_and_check_utf8(str(path))
+    assert (size, sha, problem) == (path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest(), None)
+    for bad in (b'[{"a": 1}, oops]', b'[{"a": 1},]', b'[{"a": 1}] x', b'[{"a": 1} {"b": 2}]', b'[{"a": "x'):
+        path.write_bytes(bad)
+        with pytest.raises(json.JSONDecodeError) as expected:
+            json.loads(bad.decode())
+        with pytest.raises(ingest.IngestError) as got:
+            list(ingest.iter_json_array(str(path), "u", len(bad)))
+        e = expected.value
+        assert f"{e.msg} at line {e.lineno}, column {e.colno} (char {e.pos}, byte {e.pos})" in str(got.value)
+
+
+def test_large_output_is_uploaded_in_parts(ingest, capsys, s3, monkeypatch, fixture_records):
+    monkeypatch.setattr(ingest, "MULTIPART_THRESHOLD_BYTES", 1000)
+    monkeypatch.setattr(ingest, "MULTIPART_PART_BYTES", 5 * 1024 * 1024)  # S3's minimum part size
+    rc, out, err = run_job(ingest, capsys, file_url(FIXTURE))
+    assert rc == 0, err
+    summary = json.loads(out)
+    head = s3.head_object(Bucket=BUCKET, Key=KEY)
+    assert summary["version_id"] == head["VersionId"] and head["ContentType"] == "application/x-ndjson"
+    assert head["Metadata"]["records"] == "20"
+    assert_landed_equals(s3, fixture_records, summary)
+
+
+def test_code_pattern_replaces_the_iso_rule(ingest, capsys, s3, tmp_path, fixture_records):
+    records = copy.deepcopy(fixture_records[:3])
+    records[1]["cca3"] = "ATA0000001"
+    records[2]["cca3"] = "bad"
+    url = write_source(tmp_path, records)
+    rc, out, err = run_job(ingest, capsys, url, "--code_pattern", "[A-Z]{3}([0-9]{7})?")
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert (summary["loaded"], summary["quarantined"]) == (2, 1)
+    [entry] = [json.loads(line) for line in read_lines(s3, summary["quarantine_key"])]
+    assert entry["reasons"] == ['cca3 does not match --code_pattern [A-Z]{3}([0-9]{7})? (got "bad")']
+    with pytest.raises(ingest.IngestError, match="--code_pattern"):
+        ingest.parse_args(job_argv(url, "--code_pattern", "[A-"))

@@ -1,0 +1,121 @@
+"""Peak RSS summed over a set of process trees, sampled from /proc every ~0.2 s in a thread.
+
+The trees: this process (the pipeline, dbt and notebook-kernel subprocesses, the baseline
+subprocess) plus each local-cloud server (from the launcher's PID files: moto with the Glue-script
+subprocesses it starts, fakesnow, the source server). RSS summed over processes counts pages
+shared between them (e.g. the Python runtime's shared libraries) once per process: an upper bound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def tree(roots: list[int], children: dict[int, list[int]]) -> set[int]:
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        stack.extend(children.get(pid, []))
+    return seen
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def local_cloud_pids(state_dir: Path) -> dict[str, int]:
+    out = {}
+    for service in ("aws", "snowflake", "source"):
+        try:
+            out[service] = json.loads((state_dir / f"{service}.pid").read_text())["pid"]
+        except (OSError, ValueError, KeyError):
+            pass
+    return out
+
+
+class PeakRss:
+    """with PeakRss(state_dir) as peak: ...; then peak.total, peak.groups (per-group peaks)."""
+
+    def __init__(self, state_dir: Path | None = None, interval: float = 0.2, extra_roots: dict[str, int] | None = None):
+        self.state_dir, self.interval = state_dir, interval
+        self.extra_roots = extra_roots or {}
+        self.total = 0
+        self.groups: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
+
+    def sample(self) -> None:
+        # the local cloud's servers first: when this process started them they are its children,
+        # and must not be counted in the "pipeline" group
+        roots = dict(local_cloud_pids(self.state_dir)) if self.state_dir is not None else {}
+        roots.update(self.extra_roots)
+        roots["pipeline"] = os.getpid()
+        children = _children_map()
+        counted: set[int] = set()
+        total = 0
+        for group, root in roots.items():
+            pids = tree([root], children) - counted
+            counted |= pids
+            rss = sum(rss_bytes(p) for p in pids)
+            total += rss
+            self.groups[group] = max(self.groups.get(group, 0), rss)
+        self.total = max(self.total, total)
+        self.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def to_json(self) -> dict:
+        mb = 1024 * 1024
+        return {"peak_rss_mb": round(self.total / mb), "peak_rss_mb_by_group": {k: round(v / mb) for k, v in self.groups.items()},
+                "samples": self.samples}
+
+
+def load() -> str:
+    """`uptime`'s load averages, to note next to each figure."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def now() -> float:
+    return time.monotonic()

@@ -1,0 +1,49 @@
+"""The benchmark's generator and RSS sampler (fast; no timing assertions)."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks import generator
+from benchmarks.sampler import PeakRss
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "helpers" / "fixtures" / "countries_sample.json"
+
+
+def _ingest():
+    spec = importlib.util.spec_from_file_location("countries_ingest_bench", ROOT / "glue" / "countries_ingest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generator_is_deterministic_unique_and_valid(tmp_path):
+    source = generator.REAL_DATA if generator.REAL_DATA.exists() else FIXTURE
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    n = 3 * len(json.loads(source.read_text())) + 7
+    info = generator.generate(n, a, source=source)
+    generator.generate(n, b, source=source)
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+    records = json.loads(a.read_text())
+    assert len(records) == info["records"] == n
+    codes = [r["cca3"] for r in records]
+    assert len(set(codes)) == n
+    assert all(re.fullmatch(generator.CODE_PATTERN, c) for c in codes)
+    ingest = _ingest()
+    valid, rejected = ingest.split_records(records, re.compile(generator.CODE_PATTERN))
+    assert (len(valid), rejected) == (n, [])
+
+
+def test_peak_rss_counts_this_process():
+    with PeakRss(None, interval=0.05) as peak:
+        blob = b"x" * (50 * 1024 * 1024)  # noqa: F841 - touched pages, held while sampled
+        peak.sample()
+    assert peak.total >= 50 * 1024 * 1024 and peak.groups["pipeline"] == peak.total
+    assert peak.samples >= 2 and os.getpid()
