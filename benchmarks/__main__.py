@@ -41,21 +41,8 @@ class BenchPipeline(Pipeline):
     code_pattern = ""
 
     def ingest(self, source_url: str, run_id: str, skip_if_sha256: str | None = None) -> glue_job.JobRun:
-        if not self.code_pattern:
-            return super().ingest(source_url, run_id, skip_if_sha256)
-        s = self.settings
-        arguments = {
-            "--source_url": source_url,
-            "--run_id": run_id,
-            "--max_bytes": str(s.max_source_bytes),
-            "--timeout_seconds": f"{s.source_timeout_seconds:g}",
-            "--max_attempts": str(s.source_max_attempts),
-            "--code_pattern": self.code_pattern,
-        }
-        if skip_if_sha256:
-            arguments["--skip_if_sha256"] = skip_if_sha256
-        return glue_job.run_job(s.aws_client("glue"), s.aws_client("logs"), s.glue_job_name, arguments,
-                                timeout_s=1800)
+        extra = {"--code_pattern": self.code_pattern} if self.code_pattern else None
+        return super().ingest(source_url, run_id, skip_if_sha256, extra_arguments=extra, timeout_s=1800)
 
 
 def machine() -> dict[str, Any]:

@@ -179,9 +179,17 @@ class Pipeline:
             "records": int(meta["records"]) if meta.get("records", "").isdigit() else None,
         }
 
-    def ingest(self, source_url: str, run_id: str, skip_if_sha256: str | None = None) -> glue_job.JobRun:
+    def ingest(
+        self,
+        source_url: str,
+        run_id: str,
+        skip_if_sha256: str | None = None,
+        extra_arguments: dict[str, str] | None = None,
+        timeout_s: float = 900,
+    ) -> glue_job.JobRun:
         """Run the Glue job once. With `skip_if_sha256` (the sha256 the landed file holds) the job
-        writes nothing when the download has that sha256 (its summary says "unchanged")."""
+        writes nothing when the download has that sha256 (its summary says "unchanged").
+        `extra_arguments` are more job parameters (e.g. the benchmark's --code_pattern)."""
         s = self.settings
         # the download's limits go with each run, so a run follows the current Settings
         arguments = {
@@ -193,7 +201,10 @@ class Pipeline:
         }
         if skip_if_sha256:
             arguments["--skip_if_sha256"] = skip_if_sha256
-        return glue_job.run_job(s.aws_client("glue"), s.aws_client("logs"), s.glue_job_name, arguments)
+        arguments.update(extra_arguments or {})
+        return glue_job.run_job(
+            s.aws_client("glue"), s.aws_client("logs"), s.glue_job_name, arguments, timeout_s=timeout_s
+        )
 
     def sql_context(self, target: str, roles: iam.PipelineRoles | None = None) -> dict[str, Any]:
         s = self.settings

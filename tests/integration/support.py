@@ -7,14 +7,9 @@ expectations about COUNTRIES_DEV / COUNTRIES_PROD do not depend on the order the
 
 from __future__ import annotations
 
-import collections
 import copy
 import hashlib
-import http.server
 import json
-import threading
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from pathlib import Path
@@ -22,6 +17,7 @@ from pathlib import Path
 from helpers import warehouse
 from helpers.settings import Settings
 from tests.conftest import FIXTURE
+from tests.scripted_http import Reply, ScriptedServer, serve  # noqa: F401 - Reply is used as support.Reply
 
 DEV_DB, PROD_DB = "BADINPUT_DEV", "BADINPUT_PROD"
 PUBLISHED_SCHEMAS = ("RAW", "TRANSFORM", "MART")
@@ -68,71 +64,9 @@ def write_source(directory: Path, body: bytes | Any, name: str = "countries.json
     return path.resolve().as_uri()
 
 
-# -- a scripted HTTP source -----------------------------------------------------------------------
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b""
-    delay: float = 0.0
-
-
-@dataclass
-class ScriptedSource:
-    """Serves, per path, a list of replies in order (the last one repeats)."""
-
-    base_url: str
-    routes: dict[str, list[Reply]] = field(default_factory=dict)
-    hits: collections.Counter = field(default_factory=collections.Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def script(self, path: str, *replies: Reply) -> str:
-        self.routes[path] = list(replies)
-        return self.base_url + path
-
-    def next_reply(self, path: str) -> Reply:
-        with self.lock:
-            self.hits[path] += 1
-            replies = self.routes.get(path) or [Reply(404, b"no such path")]
-            return replies.pop(0) if len(replies) > 1 else replies[0]
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-
-    def do_GET(self) -> None:  # noqa: N802
-        reply = self.server.scripted.next_reply(self.path)  # type: ignore[attr-defined]
-        if reply.delay:
-            time.sleep(reply.delay)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class _QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # e.g. a broken pipe after the client's timeout
-
-
-class SourceServer:
-    def __enter__(self) -> ScriptedSource:
-        self.httpd = _QuietServer(("127.0.0.1", 0), _Handler)
-        base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.httpd.scripted = ScriptedSource(base_url)  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        return self.httpd.scripted  # type: ignore[attr-defined,no-any-return]
-
-    def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+# -- a scripted HTTP source: tests/scripted_http.py ---------------------------------------------
+ScriptedSource = ScriptedServer
+SourceServer = serve
 
 
 # -- what users query, byte for byte --------------------------------------------------------------

@@ -6,24 +6,22 @@ port, S3 is moto's in-process mock (a versioned bucket), and the retry backoff i
 from __future__ import annotations
 
 import ast
-import collections
 import copy
 import hashlib
-import http.server
 import importlib.util
-import io
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
+
+from tests import scripted_http
+from tests.scripted_http import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "glue" / "countries_ingest.py"
@@ -84,74 +82,10 @@ def fixture_records(fixture_bytes):
     return json.loads(fixture_bytes.decode("utf-8"))
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b""
-    delay: float = 0.0
-    content_length: bool = True
-    reason: str | None = None
-
-
-@dataclass
-class ScriptedServer:
-    base_url: str
-    routes: dict = field(default_factory=dict)
-    hits: collections.Counter = field(default_factory=collections.Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def script(self, path: str, *replies: Reply) -> str:
-        """Serve the replies in order on path; the last one repeats. Returns the URL."""
-        self.routes[path] = list(replies)
-        return self.base_url + path
-
-    def next_reply(self, path: str) -> Reply:
-        with self.lock:
-            self.hits[path] += 1
-            replies = self.routes.get(path)
-            if not replies:
-                return Reply(404, b"no such path")
-            return replies.pop(0) if len(replies) > 1 else replies[0]
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-
-    def do_GET(self):  # noqa: N802
-        reply = self.server.scripted.next_reply(self.path)
-        if reply.delay:
-            time.sleep(reply.delay)
-        self.send_response(reply.status, reply.reason)
-        self.send_header("Content-Type", "application/json")
-        if reply.content_length:
-            self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, *args):
-        pass
-
-
-class _QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass  # e.g. BrokenPipe when the client gave up after its timeout
-
-
 @pytest.fixture
 def server():
-    httpd = _QuietServer(("127.0.0.1", 0), _Handler)
-    scripted = ScriptedServer(base_url=f"http://127.0.0.1:{httpd.server_address[1]}")
-    httpd.scripted = scripted
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with scripted_http.serve() as scripted:
         yield scripted
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
