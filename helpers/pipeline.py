@@ -452,9 +452,11 @@ class Pipeline:
         if service == "AWS":
             where = s.resolved_aws_endpoint or "the AWS endpoint"
         else:
-            local = s.local_cloud.get("snowflake", {})
-            host = s.snowflake_host or local.get("host") or s.snowflake_account
-            where = f"{host}:{s.snowflake_port or local.get('port') or 443}"
+            try:
+                conn = s.snowflake_connect_args(None)
+                where = f"{conn.get('host') or conn['account']}:{conn.get('port', 443)}"
+            except Exception:  # noqa: BLE001 - only for the message
+                where = "the Snowflake endpoint"
         return ServiceUnavailable(
             f"{service} ({where}) could not be reached during the {self._step} step: {type(e).__name__}: {e}\n"
             f"{left}.\nhint: check that {service} is up (locally: python -m helpers local status; "
