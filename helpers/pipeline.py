@@ -32,7 +32,7 @@ from helpers import dbt, glue_job, iam, run_lock, storage, validation, warehouse
 from helpers.settings import PROJECT_ROOT, Settings
 
 GLUE_SCRIPT = PROJECT_ROOT / "glue" / "countries_ingest.py"
-SQL_DIR = PROJECT_ROOT / "sql"
+SQL_DIR = warehouse.SQL_DIR
 STATE_SCHEMA = "AUDIT"  # per target database: the last successful load, see load_state()
 STATE_TABLE = "LOAD_STATE"
 UNCHANGED = "unchanged source"

@@ -198,8 +198,3 @@ class Settings(BaseSettings):
             "PIPELINE_PROD_DATABASE": self.prod_database,
         }
         return env
-
-
-def get_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
-
