@@ -359,3 +359,11 @@ def test_glue_job_reads_its_script_with_the_roles_permissions(settings):
     glue = settings.aws_client("glue")
     run = glue_job.wait_for_run(glue, name, glue_job.start_run(glue, name, {}), timeout_s=60)
     assert run["JobRunState"] == "FAILED" and "AccessDenied" in run["ErrorMessage"]
+
+
+def test_local_up_is_idempotent_a_running_healthy_cloud_is_left_alone(local_cloud):
+    before = local_cloud.status()
+    local_cloud.up()
+    after = local_cloud.status()
+    assert all(s["healthy"] for s in after.values())
+    assert {k: (v["pid"], v["url"]) for k, v in after.items()} == {k: (v["pid"], v["url"]) for k, v in before.items()}
