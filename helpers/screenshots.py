@@ -1,12 +1,17 @@
 """Browser captures for screenshots/: the dbt docs site and a rendered notebook page, taken with
 headless Chromium (Debian's `chromium` package). Without a browser the capture is skipped and the
-reason returned, never faked."""
+reason returned, never faked.
+
+`PIPELINE_BROWSER` chooses the browser: a path (e.g. Chrome on macOS), or `none` to act as if no
+browser were installed (`make test` checks the notebooks' outputs that way, proving the check does not
+depend on a browser)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import http.server
+import os
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +37,11 @@ QUIET_FLAGS = (
 
 
 def find_browser() -> str | None:
+    chosen = os.environ.get("PIPELINE_BROWSER", "").strip()
+    if chosen.lower() == "none":
+        return None
+    if chosen:
+        return shutil.which(chosen)
     return next((path for name in BROWSERS if (path := shutil.which(name))), None)
 
 
