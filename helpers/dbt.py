@@ -1,23 +1,13 @@
-"""dbt: run the project in dbt_project/ against a target, and read what it reports; build into
-the `_BUILD` schemas and publish to RAW, TRANSFORM and MART only what passed.
+"""dbt: run the project in dbt_project/ against a target, and read what it reports.
 
 dbt runs as a subprocess (dbt's own CLI, started through helpers/dbt_entry.py so that a Snowflake
 request cannot be retried forever) with its connection settings in the environment, as a data
 engineer would run it by hand; results come from run_results.json.
 
-Why build-then-publish: dbt rebuilds a table with CREATE OR REPLACE, one model at a time, and
-tests a model only after building it. Built in place, a failing test (or a model failing halfway
-through the DAG, or the warehouse going away) would leave MART partly or wholly built from bad
-data. So the pipeline builds and tests everything in RAW_BUILD, TRANSFORM_BUILD and MART_BUILD
-(`build()`), runs the validation checks on that build, and only then copies each built table over
-its published twin with `CREATE OR REPLACE TABLE <schema>.<t> CLONE <schema>_BUILD.<t>`
-(`publish()`): in Snowflake a zero-copy, metadata-only operation that is atomic per table.
-A failed run leaves the published tables exactly as the last good run left them (the failed build
-stays in the _BUILD schemas for inspection). Snowflake's `ALTER SCHEMA ... SWAP WITH` would
-switch a whole schema atomically, but the local warehouse cannot do it (nor rename a schema or
-swap tables); per-table clones, RAW then TRANSFORM then MART, run the same everywhere. Cloned
-tables do not keep grants made on the replaced table: grant readers
-`SELECT ON FUTURE TABLES IN SCHEMA` (Snowflake) rather than grants on individual tables.
+The pipeline builds into the `_BUILD` schemas (`build()`): the load step has already filled
+RAW_BUILD.COUNTRIES_COPY (sql/04_load.sql), dbt builds RAW_BUILD, TRANSFORM_BUILD and MART_BUILD
+and tests them, source tests included, and only then does helpers/publish.py swap each build schema
+with the schema users query.
 """
 
 from __future__ import annotations
@@ -33,13 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import warehouse
+from helpers.publish import BUILD_SUFFIX, LAYERS
 from helpers.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-BUILD_SUFFIX = "_BUILD"
-LAYERS = ("RAW", "TRANSFORM", "MART")  # publish order: upstream first
-COPY_TABLE = "COUNTRIES_COPY"  # the landing table COPY INTO fills (sql/03_stage.sql)
 DBT_TIMEOUT_SECONDS = 30 * 60  # a dbt run that takes longer is killed, never waited on forever
 
 
@@ -58,7 +45,6 @@ class DbtResult:
     target_path: Path
     results: list[dict[str, Any]] = field(default_factory=list)
     log_tail: list[str] = field(default_factory=list)
-    published: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -106,11 +92,6 @@ class DbtResult:
             f"  {f['status']}: {f['node']}: {f['message']}" + (f"\n    tests {f['tests']}" if f.get("tests") else "")
             for f in failures
         )
-
-
-def dbt_executable() -> str:
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
 
 
 def dbt_command() -> list[str]:
@@ -209,19 +190,6 @@ def project_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def prepare_build_schemas(settings: Settings, target: str, schema_suffix: str = BUILD_SUFFIX) -> None:
-    """The build's copy table must exist before dbt starts: the source's tests run before the RAW
-    model's pre-hook (which reloads it). Same columns as RAW.COUNTRIES_COPY (sql/03_stage.sql)."""
-    db = settings.database(target)
-    with warehouse.connect(settings, target) as conn:
-        warehouse.execute(conn, f"create schema if not exists {db}.RAW{schema_suffix}")
-        warehouse.execute(
-            conn,
-            f"create table if not exists {db}.RAW{schema_suffix}.{COPY_TABLE} (DATA VARIANT, SOURCE_FILE VARCHAR, "
-            "SOURCE_FILE_ROW NUMBER(38, 0), LOADED_AT TIMESTAMP_LTZ)",
-        )
-
-
 def build(
     settings: Settings,
     target: str,
@@ -232,8 +200,6 @@ def build(
 ) -> DbtResult:
     """`dbt build` (load, models, tests) into the `<layer><schema_suffix>` schemas; raises DbtFailed
     naming every failing node. With the default suffix nothing users query is touched."""
-    if schema_suffix:
-        prepare_build_schemas(settings, target, schema_suffix)
     result = run_dbt(
         settings,
         ["build"],
@@ -268,32 +234,3 @@ def build(
             result=result,
         )
     return result
-
-
-def built_tables(result: DbtResult, schema_suffix: str = BUILD_SUFFIX) -> list[tuple[str, str]]:
-    """(layer, table) of every table the build made, in publish order, the copy table included."""
-    tables = [("RAW", COPY_TABLE)]
-    for r in result.results:
-        if r["unique_id"].startswith("model.") and r.get("relation_name") and r["status"] == "success":
-            _db, schema, name = (part.strip('"') for part in r["relation_name"].split("."))
-            layer = schema.upper().removesuffix(schema_suffix.upper()) if schema_suffix else schema.upper()
-            tables.append((layer, name.upper()))
-    return sorted(set(tables), key=lambda t: (LAYERS.index(t[0]) if t[0] in LAYERS else len(LAYERS), t[1]))
-
-
-def publish(
-    settings: Settings, target: str, result: DbtResult, schema_suffix: str = BUILD_SUFFIX
-) -> list[str]:
-    """Replace each published table with its tested build: RAW, then TRANSFORM, then MART.
-    Returns the statements run (also kept on `result.published`)."""
-    db = settings.database(target)
-    statements = []
-    with warehouse.connect(settings, target) as conn:
-        for layer in LAYERS:
-            warehouse.execute(conn, f"create schema if not exists {db}.{layer}")
-        for layer, table in built_tables(result, schema_suffix):
-            sql = f"create or replace table {db}.{layer}.{table} clone {db}.{layer}{schema_suffix}.{table}"
-            warehouse.execute(conn, sql)
-            statements.append(sql)
-    result.published = statements
-    return statements

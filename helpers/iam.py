@@ -1,7 +1,8 @@
 """IAM: the two roles of the pipeline and their least-privilege policies, created idempotently.
 
-* The Glue service role: trusted by glue.amazonaws.com; may read the job script, write the landed
-  file and the quarantine, and write its own CloudWatch logs. Nothing else.
+* The Glue service role: trusted by glue.amazonaws.com; may read the job script and the sources
+  uploaded to `incoming/`, write the landed file and the quarantine, and write its own CloudWatch
+  logs. Nothing else.
 * The Snowflake integration role: Snowflake's documented minimum for an external stage
   (s3:GetObject, s3:GetObjectVersion on the data prefix, s3:ListBucket limited by s3:prefix,
   s3:GetBucketLocation). Its trust policy starts as a placeholder (your own account, external id
@@ -29,6 +30,7 @@ class Names:
     quarantine_prefix: str
     region: str
     account_id: str
+    incoming_prefix: str = "incoming/"  # local source files uploaded for the Glue job to read
 
 
 def glue_trust_policy() -> dict[str, Any]:
@@ -46,10 +48,13 @@ def glue_role_policy(n: Names) -> dict[str, Any]:
         "Version": POLICY_VERSION,
         "Statement": [
             {
-                "Sid": "ReadJobScript",
+                "Sid": "ReadJobScriptAndIncomingSources",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
-                "Resource": [f"arn:aws:s3:::{n.bucket}/{n.scripts_prefix}*"],
+                "Resource": [
+                    f"arn:aws:s3:::{n.bucket}/{n.scripts_prefix}*",
+                    f"arn:aws:s3:::{n.bucket}/{n.incoming_prefix}*",
+                ],
             },
             {
                 "Sid": "WriteLandedDataAndQuarantine",

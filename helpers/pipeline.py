@@ -1,12 +1,14 @@
-"""The whole pipeline, step by step: IAM -> S3 -> Glue -> Snowflake integration and stage -> dbt ->
-validation, with a run report. Each step is a function a notebook can call on its own; `run()`
+"""The whole pipeline, step by step: IAM -> S3 -> Glue -> Snowflake integration and stage -> load
+(COPY) -> dbt -> publish -> validation, with a run report. Each step is a function a notebook can call on its own; `run()`
 calls them in order. Every step is idempotent: re-running it converges to the same state.
 
 What `run()` guarantees (docs/runbook.md is the operator's view of the same):
 * One run at a time (helpers/run_lock.py): a second run fails at once, naming the one in progress.
 * Nothing users query changes unless everything passed: the Glue job writes nothing when the file
-  as a whole is bad; dbt builds and tests in the _BUILD schemas and `transform()` publishes to
-  RAW, TRANSFORM and MART only after every model, test and validation check passed (helpers/dbt.py).
+  as a whole is bad; `load()` COPYs into a fresh RAW_BUILD (helpers/load.py), dbt builds and tests in
+  the _BUILD schemas, and `transform()` publishes to RAW, TRANSFORM and MART only after every model,
+  test and validation check passed, by swapping each build schema with its published twin
+  (helpers/publish.py): each layer is wholly the old one or wholly the new one, even after a crash.
 * An unchanged source is not reloaded: the Glue job is told the sha256 the landed file holds and
   writes nothing when the download has it; the target's last load (`<db>.AUDIT.LOAD_STATE`,
   written after each successful publish) says which source, ingest script and dbt project built
@@ -25,10 +27,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
-from helpers import dbt, glue_job, iam, run_lock, storage, validation, warehouse
+from helpers import dbt, glue_job, iam, publish, run_lock, storage, validation, warehouse
+from helpers import load as loading
 from helpers.settings import PROJECT_ROOT, Settings
 
 GLUE_SCRIPT = PROJECT_ROOT / "glue" / "countries_ingest.py"
@@ -36,6 +40,9 @@ SQL_DIR = warehouse.SQL_DIR
 STATE_SCHEMA = "AUDIT"  # per target database: the last successful load, see load_state()
 STATE_TABLE = "LOAD_STATE"
 UNCHANGED = "unchanged source"
+# where a local source file is uploaded so that the Glue job can read it (a Glue worker cannot read
+# the caller's disk); the job role may read this prefix (helpers/iam.py)
+INCOMING_PREFIX = "incoming/"
 
 Echo = Callable[[str], None]
 
@@ -104,8 +111,9 @@ class Pipeline:
         self.echo = echo or (lambda _msg: None)
         self._lock_fd: int | None = None  # the run lock, while run() holds it (dbt inherits it)
         self.last_report: RunReport | None = None  # the report of the last run(), also when it raised
+        self.published_statements: list[str] = []  # the last transform()'s publish statements
         self._step = ""  # the step in progress, for error messages
-        self._published = ""  # "", "partly" or "all": how far the publish of this run got
+        self._published: list[str] = []  # the layers this run's publish has swapped so far
 
     # -- helpers -------------------------------------------------------------------------------
     @contextmanager
@@ -131,7 +139,10 @@ class Pipeline:
     def names(self) -> iam.Names:
         s = self.settings
         account_id = s.aws_client("sts").get_caller_identity()["Account"]
-        return iam.Names(s.bucket, s.data_prefix, s.scripts_prefix, s.quarantine_prefix, s.aws_region, account_id)
+        return iam.Names(
+            s.bucket, s.data_prefix, s.scripts_prefix, s.quarantine_prefix, s.aws_region, account_id,
+            incoming_prefix=INCOMING_PREFIX,
+        )
 
     # -- steps ---------------------------------------------------------------------------------
     def setup_iam(self) -> iam.PipelineRoles:
@@ -178,6 +189,21 @@ class Pipeline:
             "run_id": meta.get("run-id"),
             "records": int(meta["records"]) if meta.get("records", "").isdigit() else None,
         }
+
+    def stage_source(self, source_url: str) -> str:
+        """The URL the Glue job is given: a `file://` source is uploaded to s3://<bucket>/incoming/
+        (keyed by its sha256, so an unchanged file is not uploaded twice), the way a local file
+        reaches a real Glue job; other URLs are passed as they are."""
+        if not source_url.startswith("file://"):
+            return source_url
+        from urllib.parse import unquote, urlparse
+
+        s = self.settings
+        path = Path(unquote(urlparse(source_url).path))
+        if not path.is_file():
+            raise FileNotFoundError(f"--source-url {source_url}: no such file {path}")
+        uploaded = storage.upload_source_file(s.aws_client("s3"), path, s.bucket, INCOMING_PREFIX)
+        return f"s3://{s.bucket}/{uploaded['key']}"
 
     def ingest(
         self,
@@ -236,28 +262,39 @@ class Pipeline:
         }
 
     def setup_stage(self, target: str) -> dict[str, Any]:
+        """File format and stage in LANDING, then LIST: the first read through the integration's role.
+        IAM is eventually consistent: a trust policy updated a moment ago may not be honoured yet, so
+        LIST is retried for about a minute on exactly Snowflake's "cannot use the role yet" errors."""
         s = self.settings
         ctx = self.sql_context(target)
-        # IAM is eventually consistent in AWS: a trust policy updated a moment ago may not be
-        # honoured yet, so the first LIST gets a few patient retries.
-        last_error: Exception | None = None
-        for attempt in range(6):
-            try:
-                with warehouse.connect(s, None) as conn:
-                    results = warehouse.apply_sql_file(conn, SQL_DIR / "03_stage.sql", ctx)
-                listing = results[-1].as_dicts()
-                self._show(results)
-                return {"statements": [r.sql for r in results], "files": listing}
-            except Exception as e:  # noqa: BLE001 - re-raised below after the retries
-                if "AWS_ROLE" not in str(e) or attempt == 5:
-                    raise
-                last_error = e
-                time.sleep(min(2**attempt, 10))
-        raise RuntimeError(f"stage setup failed: {last_error}")
+
+        def attempt() -> list[warehouse.StatementResult]:
+            with warehouse.connect(s, None) as conn:
+                return warehouse.apply_sql_file(conn, SQL_DIR / "03_stage.sql", ctx)
+
+        results = warehouse.while_stage_access_pending(attempt, echo=self.echo)
+        self._show(results)
+        return {"statements": [r.sql for r in results], "files": results[-1].as_dicts()}
+
+    def load(self, target: str) -> loading.LoadResult:
+        """COPY the landed file into a fresh RAW_BUILD.COUNTRIES_COPY (helpers/load.py): this run's
+        rows, ready for dbt to build and test. Nothing users query is touched."""
+        db = self.settings.database(target)
+
+        def attempt() -> loading.LoadResult:
+            with warehouse.connect(self.settings, target) as conn:
+                return loading.load(conn, db)
+
+        result = warehouse.while_stage_access_pending(attempt, echo=self.echo)
+        for f in result.files:
+            self.echo(f"    COPY {f.get('file')}: {f.get('status')} {f.get('rows_loaded')} rows")
+        return result
 
     def transform(self, target: str, run_id: str, expected_records: int | None = None) -> dbt.DbtResult:
-        """Build and test everything in the _BUILD schemas, check the build, then publish it to
-        RAW, TRANSFORM and MART. Any failure before the publish leaves those exactly as they were."""
+        """Build and test everything in the _BUILD schemas (after `load()`), check the build, then
+        publish it to RAW, TRANSFORM and MART by swapping schemas, upstream first. Any failure before
+        the publish leaves those exactly as they were; a failure during it leaves each layer wholly old
+        or wholly new (`publish_state` says which)."""
         s = self.settings
         result = dbt.build(
             s, target, run_id, on_line=lambda line: self.echo(f"    {line}"),
@@ -269,10 +306,14 @@ class Pipeline:
                 checks.describe_failures()
                 + "\nNothing was published: RAW, TRANSFORM and MART still hold the last good run."
             )
-        self._published = "partly"
-        dbt.publish(s, target, result)
-        self._published = "all"
-        self.echo(f"    published {len(result.published)} tables to RAW, TRANSFORM and MART")
+        self._published = []
+        with warehouse.connect(s, target) as conn:
+            statements = publish.publish(
+                conn, s.database(target),
+                on_statement=lambda sql: self._published.extend(publish.swapped_layers([sql])),
+            )
+        self.published_statements = statements
+        self.echo(f"    published {', '.join(self._published)} (schema swaps: {len(self._published)})")
         return result
 
     # -- the target's last load ----------------------------------------------------------------
@@ -320,7 +361,7 @@ class Pipeline:
             force=force,
         )
         self.last_report = report
-        self._published = ""
+        self._published = []
         try:
             lock = run_lock.acquire(s.artifacts_dir, report.run_id, target, s.run_lock_wait_seconds)
             self._lock_fd = lock.__enter__()
@@ -366,13 +407,18 @@ class Pipeline:
             landed = self.landed_file()
             same_script = bool(landed and landed["ingest_script_sha256"] == script_sha256)
             skip_if = landed["source_sha256"] if landed and same_script and not force else None
+            glue_source = self.stage_source(source_url)
+            if glue_source != source_url:
+                self.echo(f"    local file uploaded for the Glue job: {glue_source}")
             try:
-                job_run = self.ingest(source_url, report.run_id, skip_if_sha256=skip_if)
+                job_run = self.ingest(glue_source, report.run_id, skip_if_sha256=skip_if)
             except glue_job.GlueJobFailed as e:
                 self._report_glue(report, e.run, job_state, landed)
                 raise glue_job.GlueJobFailed(self._ingest_failure_message(e, landed, target), run=e.run) from e
             summary = self._report_glue(report, job_run, job_state, landed)
             report.steps["glue"]["waited_for_runs"] = waited
+            if glue_source != source_url:
+                report.steps["source"]["staged_as"] = glue_source
         with self._timed(report, "snowflake"):
             integration = self.setup_integration(roles, target)
             stage = self.setup_stage(target)
@@ -391,6 +437,12 @@ class Pipeline:
             "dbt_project_sha256": dbt.project_fingerprint(),
         }
         unchanged = not force and state is not None and all(state.get(k) == v for k, v in current.items())
+        with self._timed(report, "load"):
+            if unchanged:
+                report.steps["load"] = {"skipped": UNCHANGED}
+            else:
+                loaded = self.load(target)
+                report.steps["load"] = {"files": loaded.files, "rows_loaded": loaded.rows_loaded}
         with self._timed(report, "dbt"):
             if unchanged:
                 assert state is not None
@@ -407,7 +459,7 @@ class Pipeline:
                 report.steps["dbt"] = {
                     "counts": result.counts(),
                     "failures": result.failures(),
-                    "published": result.published,
+                    "published": self.published_statements,
                 }
         with self._timed(report, "validation"):
             checks = validation.validate(s, target, expected_records=summary.get("loaded"))
@@ -439,10 +491,12 @@ class Pipeline:
         if service is None:
             return e
         db = self.settings.database(target)
-        if self._published == "partly":
-            left = (f"the publish was interrupted: some of {db}'s RAW, TRANSFORM and MART tables hold the new "
-                    "build (tested and checked), the others the last good run's; running again finishes it")
-        elif self._published == "all":
+        if self._published and len(self._published) < len(publish.LAYERS):
+            new = ", ".join(self._published)
+            old = ", ".join(layer for layer in publish.LAYERS if layer not in self._published)
+            left = (f"the publish was interrupted: {db}'s {new} hold the new build (tested and checked), "
+                    f"{old} the last good run's - each layer wholly one or the other; running again finishes it")
+        elif self._published:
             left = (f"the new build (tested and checked) was published to {db}, but the run could not finish "
                     "(validation of the published tables or the LOAD_STATE record); running again rebuilds it")
         else:

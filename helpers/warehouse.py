@@ -81,3 +81,42 @@ def to_csv(result: StatementResult) -> str:
 
 def scalar(conn: Any, sql: str) -> Any:
     return execute(conn, sql).rows[0][0]
+
+
+# Snowflake's answers while AWS has not yet made a just-updated trust policy (or a just-attached role
+# policy) visible: IAM is eventually consistent ("Changes that I make are not always immediately
+# visible", AWS IAM User Guide, troubleshooting). The stage's first LIST/COPY after the trust update
+# may get these for a while; anything else is a real error and is raised at once.
+STAGE_ACCESS_PENDING = ("Error assuming AWS_ROLE", "Failure using stage area")
+STAGE_ACCESS_PENDING_ERRNOS = (91003,)
+STAGE_ACCESS_WAIT_SECONDS = 60
+
+
+def stage_access_pending(error: BaseException) -> bool:
+    if not isinstance(error, snowflake.connector.errors.ProgrammingError):
+        return False
+    text = str(error)
+    if error.errno in STAGE_ACCESS_PENDING_ERRNOS or STAGE_ACCESS_PENDING[0] in text:
+        return True
+    return STAGE_ACCESS_PENDING[1] in text and ("Access Denied" in text or "AccessDenied" in text)
+
+
+def while_stage_access_pending(fn: Any, echo: Any = None, wait_seconds: float = STAGE_ACCESS_WAIT_SECONDS) -> Any:
+    """`fn()`, retried for up to `wait_seconds` while Snowflake cannot yet use the stage's role
+    (see STAGE_ACCESS_PENDING); each wait is reported through `echo`."""
+    import tenacity
+
+    def report(state: tenacity.RetryCallState) -> None:
+        if echo:
+            waited = state.seconds_since_start or 0.0
+            echo(f"    waiting for AWS to apply the role's trust policy ({waited:.0f}s of at most "
+                 f"{wait_seconds:.0f}s): {str(state.outcome.exception()).splitlines()[-1][:160]}")
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(stage_access_pending),
+        stop=tenacity.stop_after_delay(wait_seconds),
+        wait=tenacity.wait_exponential(multiplier=1, min=1, max=10),
+        before_sleep=report,
+        reraise=True,
+    )
+    return retrying(fn)

@@ -1,6 +1,6 @@
 """The run lock (helpers/run_lock.py) and the build-then-publish bookkeeping of helpers/dbt.py, without
 any service: one run at a time, a clear refusal, released by the kernel when its holder dies; built
-tables published upstream first; a failing column test names the column and what it means."""
+layers published upstream first; a failing column test names the column and what it means."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import dbt, run_lock
+from helpers import dbt, load, publish, run_lock
 
 
 def test_a_second_acquire_fails_at_once_naming_the_holder(tmp_path):
@@ -77,16 +77,27 @@ def _result(tmp_path: Path, results: list[dict], manifest: dict | None = None) -
     return dbt.DbtResult(command=["dbt", "build"], returncode=1, target_path=tmp_path, results=results)
 
 
-def test_built_tables_are_published_upstream_first_with_the_copy_table(tmp_path):
-    results = [
-        {"unique_id": f"model.countries.{name}", "status": "success", "relation_name": f"DB.{schema}_BUILD.{name}"}
-        for schema, name in [("MART", "continent_summary"), ("TRANSFORM", "country_details_transform"),
-                             ("RAW", "country_details_raw"), ("MART", "country_details_asia")]
-    ] + [{"unique_id": "test.countries.not_null_x", "status": "pass", "relation_name": None}]
-    assert dbt.built_tables(_result(tmp_path, results)) == [
-        ("RAW", "COUNTRIES_COPY"), ("RAW", "COUNTRY_DETAILS_RAW"), ("TRANSFORM", "COUNTRY_DETAILS_TRANSFORM"),
-        ("MART", "CONTINENT_SUMMARY"), ("MART", "COUNTRY_DETAILS_ASIA"),
+def test_the_publish_swaps_each_layer_upstream_first_after_making_sure_it_exists():
+    assert publish.publish_statements("DB") == [
+        "CREATE SCHEMA IF NOT EXISTS DB.RAW", "ALTER SCHEMA DB.RAW_BUILD SWAP WITH DB.RAW",
+        "CREATE SCHEMA IF NOT EXISTS DB.TRANSFORM", "ALTER SCHEMA DB.TRANSFORM_BUILD SWAP WITH DB.TRANSFORM",
+        "CREATE SCHEMA IF NOT EXISTS DB.MART", "ALTER SCHEMA DB.MART_BUILD SWAP WITH DB.MART",
     ]
+    done = publish.publish_statements("DB")[:4]
+    assert publish.swapped_layers(done) == ["RAW", "TRANSFORM"]
+    assert publish.swapped_layers(done[:3]) == ["RAW"]
+
+
+def test_the_load_empties_every_build_schema_before_the_copy_table_and_the_copy():
+    statements = load.load_statements("DB")
+    assert statements[:6] == [
+        "DROP SCHEMA IF EXISTS DB.RAW_BUILD", "CREATE SCHEMA DB.RAW_BUILD",
+        "DROP SCHEMA IF EXISTS DB.TRANSFORM_BUILD", "CREATE SCHEMA DB.TRANSFORM_BUILD",
+        "DROP SCHEMA IF EXISTS DB.MART_BUILD", "CREATE SCHEMA DB.MART_BUILD",
+    ]
+    assert statements[6].startswith("CREATE OR REPLACE TRANSIENT TABLE DB.RAW_BUILD.COUNTRIES_COPY (")
+    assert statements[7].startswith("COPY INTO DB.RAW_BUILD.COUNTRIES_COPY ") and "FORCE" not in statements[7].upper()
+    assert "FROM @DB.LANDING.COUNTRIES_STAGE" in statements[7]
 
 
 def test_a_failing_column_test_names_the_column_and_its_description(tmp_path):

@@ -1,5 +1,3 @@
-{{ config(pre_hook="{{ load_countries_from_stage() }}") }}
-
 select
     data:cca3::string as country_code,
     data,
@@ -8,4 +6,4 @@ select
     loaded_at,
     '{{ var("load_id") or env_var("PIPELINE_LOAD_ID", "") or invocation_id }}' as load_id,
     current_timestamp() as insert_dts
-from {{ source('landing', 'countries_copy') }}
+from {{ source('load', 'countries_copy') }}
