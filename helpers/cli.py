@@ -2,7 +2,7 @@
 
   run       [--source-url URL] [--target dev|prod] [--force]   the whole pipeline, then a summary
   sql       "SELECT ..." [--target dev|prod]          a query's result as CSV
-  teardown                                            delete everything the pipeline created
+  teardown  [--yes] [--json]                          delete everything the pipeline created
   local     up | down | status [--json]               the local cloud (moto + fakesnow)
   notebooks [--update-committed]                      execute the walkthrough notebooks in order
 """
@@ -80,13 +80,30 @@ def sql(query: str = typer.Argument(..., help="SQL to run"), target: str = typer
 
 
 @app.command()
-def teardown(as_json: bool = typer.Option(False, "--json", help="print the result as JSON")) -> None:
-    """Delete every AWS and Snowflake object the pipeline created, then audit what remains."""
-    from helpers.run_lock import RunLocked
-    from helpers.teardown import TeardownFailed, teardown as do_teardown
+def teardown(
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation (cloud mode asks otherwise)"),
+) -> None:
+    """Delete every AWS and Snowflake object the pipeline created, then audit what remains.
 
+    In cloud mode it first lists what it will delete and asks; without a terminal to ask on, it
+    refuses unless --yes is given (a stray "Run All" or CI step cannot drop two databases)."""
+    from helpers.run_lock import RunLocked
+    from helpers.teardown import TeardownFailed, teardown as do_teardown, what_teardown_deletes
+
+    settings = _settings()
+    if settings.mode == "cloud" and not yes:
+        listing = "\n".join(f"  - {item}" for item in what_teardown_deletes(settings))
+        console.print(f"teardown will delete, in {settings.mode} mode:\n{listing}", markup=False)
+        if not sys.stdin.isatty():
+            console.print("REFUSED: no terminal to confirm on; run again with --yes to delete the above.",
+                          style="bold red", markup=False)
+            raise typer.Exit(2)
+        if not typer.confirm("Delete all of this?", default=False):
+            console.print("nothing was deleted", markup=False)
+            raise typer.Exit(1)
     try:
-        result = do_teardown(_settings(), echo=lambda m: console.print(m, markup=False))
+        result = do_teardown(settings, echo=lambda m: console.print(m, markup=False))
     except (TeardownFailed, RunLocked) as e:
         console.print(f"FAILED: {e}", style="bold red", markup=False)
         raise typer.Exit(1) from None

@@ -94,6 +94,17 @@ def our_run_ids(settings: Settings) -> list[str]:
     return []
 
 
+def what_teardown_deletes(settings: Settings) -> list[str]:
+    """Everything teardown may delete, by name (it deletes nothing else)."""
+    return [
+        f"S3 bucket s3://{settings.bucket} (every object version)",
+        f"Glue job {settings.glue_job_name} and the log streams of its runs",
+        *(f"IAM role {role} and its managed policy {role}-policy" for role in our_roles(settings)),
+        *(f"Snowflake database {db}" for db in our_databases(settings)),
+        f"Snowflake storage integration {settings.integration_name}",
+    ]
+
+
 # -- Glue and its logs --------------------------------------------------------------------------
 
 

@@ -1,0 +1,134 @@
+"""A cloud-mode rehearsal: `PIPELINE_MODE=cloud` against the local cloud through explicit endpoint
+overrides, so the path a real user takes (standard AWS credential chain, key-pair auth, a bucket they
+name, an s3:// source, no local-only defaults) runs end to end: dev, prod, teardown.
+
+What differs from a real account is only where the endpoints are: `AWS_ENDPOINT_URL` (boto3's standard
+override, https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html) and
+`SNOWFLAKE_HOST` / `SNOWFLAKE_PORT` / `SNOWFLAKE_PROTOCOL`. The operator's keys come from a shared
+credentials file and its region from a config file (the standard chain,
+https://docs.aws.amazon.com/sdkref/latest/guide/file-format.html), never from the local cloud's
+bootstrap file: the state dir the subprocesses see is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from helpers.settings import PROJECT_ROOT, Settings
+from tests.conftest import FIXTURE
+
+pytestmark = pytest.mark.integration
+
+OPERATOR_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+@pytest.fixture(scope="module")
+def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("rehearsal")
+    local = Settings()  # the test's own view of the local cloud: only to make the operator's keys
+    endpoints = local.local_cloud
+    iam = local.aws_client("iam")
+    user = f"rehearsal-operator-{secrets.token_hex(3)}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="operator", PolicyDocument=json.dumps(OPERATOR_POLICY))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    (home / "credentials").write_text(
+        f"[rehearsal]\naws_access_key_id = {key['AccessKeyId']}\naws_secret_access_key = {key['SecretAccessKey']}\n"
+    )
+    (home / "config").write_text("[profile rehearsal]\nregion = us-east-1\n")
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (home / "rsa_key.p8").write_bytes(private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    (home / "state").mkdir()
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "PIPELINE_"))}
+    suffix = secrets.token_hex(3)
+    env = {
+        **keep,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PIPELINE_MODE": "cloud",
+        "PIPELINE_STATE_DIR": str(home / "state"),  # empty: no local bootstrap file to fall back on
+        "PIPELINE_ARTIFACTS_DIR": str(home / "artifacts"),
+        "PIPELINE_DBT_TARGET_DIR": str(home / "dbt-target"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_PROFILE": "rehearsal",
+        "AWS_ENDPOINT_URL": endpoints["aws"]["url"],
+        "PIPELINE_BUCKET": f"countries-rehearsal-{suffix}",
+        "PIPELINE_GLUE_JOB": f"rehearsal-ingest-{suffix}",
+        "PIPELINE_GLUE_ROLE": f"rehearsal-glue-{suffix}",
+        "PIPELINE_SNOWFLAKE_AWS_ROLE": f"rehearsal-snowflake-{suffix}",
+        "PIPELINE_DEV_DATABASE": "REHEARSAL_DEV",
+        "PIPELINE_PROD_DATABASE": "REHEARSAL_PROD",
+        "PIPELINE_INTEGRATION": "REHEARSAL_S3_INTEGRATION",
+        "SNOWFLAKE_ACCOUNT": "rehearsal-account",
+        "SNOWFLAKE_USER": "PIPELINE_SERVICE_USER",
+        "SNOWFLAKE_PRIVATE_KEY_PATH": str(home / "rsa_key.p8"),
+        "SNOWFLAKE_ROLE": "COUNTRIES_PIPELINE",
+        "SNOWFLAKE_WAREHOUSE": "COUNTRIES_WH",
+        "SNOWFLAKE_HOST": endpoints["snowflake"]["host"],
+        "SNOWFLAKE_PORT": str(endpoints["snowflake"]["port"]),
+        "SNOWFLAKE_PROTOCOL": endpoints["snowflake"]["protocol"],
+    }
+    # the operator puts the source where the Glue job may read it, as `aws s3 cp` would
+    import boto3
+
+    s3 = boto3.client(
+        "s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+    )
+    s3.create_bucket(Bucket=env["PIPELINE_BUCKET"])
+    s3.upload_file(str(FIXTURE), env["PIPELINE_BUCKET"], "incoming/countries.json")
+    env["REHEARSAL_SOURCE"] = f"s3://{env['PIPELINE_BUCKET']}/incoming/countries.json"
+    return env
+
+
+def helpers_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "helpers", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
+
+
+def test_a_cloud_mode_run_dev_then_prod_then_teardown_succeeds_through_the_cloud_code_path(cloud_env):
+    expected = {}
+    for country in json.loads(Path(FIXTURE).read_text()):
+        for continent in country["continents"]:
+            expected[continent] = expected.get(continent, 0) + 1
+    for target in ("dev", "prod"):
+        run = helpers_cli(cloud_env, "run", "--target", target, "--source-url", cloud_env["REHEARSAL_SOURCE"])
+        assert run.returncode == 0, run.stderr[-3000:]
+        report = json.loads((Path(cloud_env["PIPELINE_ARTIFACTS_DIR"]) / "run_report.json").read_text())
+        assert report["status"] == "succeeded" and report["target"] == target
+        assert report["steps"]["rows_per_continent"] == {c: expected.get(c, 0) for c in report["steps"]["rows_per_continent"]}
+        assert report["steps"]["snowflake"]["database"] == cloud_env[f"PIPELINE_{target.upper()}_DATABASE"]
+    # nothing fell back on the local cloud's bootstrap file
+    assert list(Path(cloud_env["PIPELINE_STATE_DIR"]).iterdir()) == []
+    # a cloud-mode teardown with no terminal to confirm on and no --yes refuses and deletes nothing
+    refused = helpers_cli(cloud_env, "teardown")
+    assert refused.returncode == 2 and "REFUSED" in refused.stderr, refused.stderr[-2000:]
+    assert f"S3 bucket s3://{cloud_env['PIPELINE_BUCKET']}" in refused.stderr
+    rerun = helpers_cli(cloud_env, "run", "--target", "dev", "--source-url", cloud_env["REHEARSAL_SOURCE"])
+    assert rerun.returncode == 0 and "unchanged source" in rerun.stdout + rerun.stderr  # all still there
+    down = helpers_cli(cloud_env, "teardown", "--json", "--yes")
+    assert down.returncode == 0, down.stderr[-3000:]
+    result = json.loads(down.stdout[down.stdout.index("{"):])
+    assert not any(result["remaining"].values()), result["remaining"]
+
+
+def test_cloud_mode_refuses_a_local_file_source_naming_the_fix(cloud_env, tmp_path):
+    source = tmp_path / "countries.json"
+    source.write_text(FIXTURE.read_text())
+    run = helpers_cli(cloud_env, "run", "--source-url", source.as_uri())
+    assert run.returncode != 0
+    assert "s3://" in run.stderr and "incoming/" in run.stderr
