@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml requirements.lock
 
 NBVAL := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-## demo: the walkthrough (notebooks 00-08, executed headlessly into artifacts/notebooks/), then the
-## pipeline once more so live dev tables are left to query; ends with the per-continent summary
+## demo: the walkthrough (notebooks 00-08, executed headlessly into artifacts/notebooks/); 08 runs with
+## its default confirm=False, so it lists what teardown would delete and deletes nothing: the live dev and
+## prod tables are left to query. Ends with dev's per-continent summary (read-only).
 demo: $(STAMP)
 	$(PY) -m helpers local up
 	$(PY) -m helpers notebooks
-	$(PY) -m helpers run --target dev
+	$(PY) -m helpers summary --target dev
 
 ## test: unit + integration tests (they start a local cloud of their own), then the walkthrough
 ## with papermill (its images go to artifacts/screenshots and must cover the committed gallery; the
@@ -34,7 +35,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 	$(PY) -m helpers local up
 	$(PY) -m helpers teardown
-	PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m helpers notebooks --check-gallery
+	PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m helpers notebooks --check-gallery --confirm-teardown
 	PIPELINE_BROWSER=none PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m pytest $(NBVAL)
 
 ## notebooks: refresh the outputs committed in notebooks/ and the screenshots/ gallery, from a

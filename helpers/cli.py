@@ -1,6 +1,7 @@
 """`python -m helpers ...`: the pipeline's command line.
 
   run       [--source-url URL] [--target dev|prod] [--force]   the whole pipeline, then a summary
+  summary   [--target dev|prod]                       what MART holds now, checked (read-only)
   sql       "SELECT ..." [--target dev|prod]          a query's result as CSV
   teardown  [--yes] [--json]                          delete everything the pipeline created
   local     up | down | status [--json]               the local cloud (moto + fakesnow)
@@ -47,12 +48,7 @@ def run(
             report_path = pipeline.settings.artifacts_dir / "runs" / f"{pipeline.last_report.run_id}.json"
         console.print(f"Run report: {report_path}", markup=False)
         raise typer.Exit(1) from None
-    table = Table(title=f"Countries per continent ({report.steps['snowflake']['database']}.MART)")
-    table.add_column("continent")
-    table.add_column("countries", justify="right")
-    for continent, count in report.steps["rows_per_continent"].items():
-        table.add_row(continent, str(count))
-    Console().print(table)
+    _print_continents(report.steps["snowflake"]["database"], report.steps["rows_per_continent"])
     layers = report.steps["rows_per_layer"]
     Console().print(
         f"run {report.run_id}: source {report.steps['source']['records']} records -> RAW {layers['raw']} -> "
@@ -62,6 +58,34 @@ def run(
         + ("; unchanged source: not reloaded (--force reloads)" if report.steps["dbt"].get("skipped") else ""),
         markup=False,
     )
+
+
+def _print_continents(database: str, rows_per_continent: dict[str, int]) -> None:
+    table = Table(title=f"Countries per continent ({database}.MART)")
+    table.add_column("continent")
+    table.add_column("countries", justify="right")
+    for continent, count in rows_per_continent.items():
+        table.add_row(continent, str(count))
+    Console().print(table)
+
+
+@app.command()
+def summary(target: str = typer.Option("dev", help="dbt target: dev or prod")) -> None:
+    """What the target's MART holds now, checked (read-only: the validation queries, no run)."""
+    from helpers import validation
+
+    settings = _settings()
+    checks = validation.validate(settings, target)
+    if not checks.rows_per_continent:
+        console.print(f"{settings.database(target)} has no published MART yet: run `python -m helpers run`",
+                      markup=False)
+        raise typer.Exit(1)
+    _print_continents(checks.database, checks.rows_per_continent)
+    failed = [c for c in checks.checks if not c.ok]
+    Console().print(f"{len(checks.checks) - len(failed)} of {len(checks.checks)} checks passed", markup=False)
+    if failed:
+        console.print(checks.describe_failures(), style="bold red", markup=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -123,6 +147,9 @@ def notebooks(
     check_gallery: bool = typer.Option(
         False, help="fail unless the run produced every image of the committed screenshots/ gallery"
     ),
+    confirm_teardown: bool = typer.Option(
+        False, help="run 08_teardown with confirm=True: it deletes everything (by default it only lists it)"
+    ),
 ) -> None:
     """Execute notebooks/NN_*.ipynb in order with papermill; stop at the first failure."""
     import time
@@ -131,7 +158,11 @@ def notebooks(
 
     started = time.monotonic()
     try:
-        runs = nbs.run_notebooks(update_committed=update_committed, echo=lambda m: console.print(m, markup=False))
+        runs = nbs.run_notebooks(
+            update_committed=update_committed,
+            parameters={"08_teardown.ipynb": {"confirm": True}} if confirm_teardown else None,
+            echo=lambda m: console.print(m, markup=False),
+        )
     except nbs.NotebookFailed as e:
         console.print(f"FAILED: {e}", style="bold red", markup=False)
         raise typer.Exit(1) from None

@@ -82,10 +82,12 @@ def _kernel_stderr_to(log: Path) -> Iterator[None]:
 
 def run_notebooks(
     output_dir: Path | None = None,
-    parameters: dict[str, Any] | None = None,
+    parameters: dict[str, dict[str, Any]] | None = None,
     update_committed: bool = False,
     echo: Echo | None = None,
 ) -> list[NotebookRun]:
+    """Execute every notebook in order. `parameters` maps a notebook's file name to the papermill
+    parameters it gets (e.g. {"08_teardown.ipynb": {"confirm": True}}); the others run with their own."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -103,7 +105,7 @@ def run_notebooks(
                 papermill.execute_notebook(
                     str(path),
                     str(out),
-                    parameters=parameters or {},
+                    parameters=(parameters or {}).get(path.name, {}),
                     cwd=str(NOTEBOOKS_DIR),
                     kernel_name="python3",
                     progress_bar=False,
