@@ -224,12 +224,12 @@ def test_an_assumed_role_session_is_checked_like_a_user(p):
     https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html"""
     role = p.role("passed-by-session")
     job = f"strict-{p.tag}-session"
-    account_root = f"arn:aws:iam::{p.account}:root"
+    admin = p.s.aws_client("sts").get_caller_identity()["Arn"]
     deployer = p.role(
         "deployer",
         {"Effect": "Allow", "Action": "glue:CreateJob", "Resource": p.job_arn(job)},
         trust={"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": account_root}, "Action": "sts:AssumeRole"}]},
+            {"Effect": "Allow", "Principal": {"AWS": admin}, "Action": "sts:AssumeRole"}]},
     )
     creds = p.s.aws_client("sts").assume_role(RoleArn=deployer, RoleSessionName="ci")["Credentials"]
     glue = p.s.aws_client("glue", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
@@ -416,7 +416,7 @@ def delayed_aws(tmp_path_factory) -> Iterator[dict[str, Any]]:
         admin_arn = boot.create_user(UserName="admin")["User"]["Arn"]
         boot.put_user_policy(UserName="admin", PolicyName="a", PolicyDocument=_doc({"Effect": "Allow", "Action": "*", "Resource": "*"}))
         key = boot.create_access_key(UserName="admin")["AccessKey"]
-        urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset-auth", data=b"0", method="POST"), timeout=5).read()  # noqa: S310
+        urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}), timeout=5).read()  # noqa: S310
 
         def client(service: str) -> Any:
             return boto3.client(service, endpoint_url=url, region_name="us-east-1",
