@@ -71,6 +71,8 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
     qualifier = None
     if ":" in op:  # ForAnyValue:StringLike, ForAllValues:StringEquals
         qualifier, op = op.split(":", 1)
+    if op != "Null" and _NEGATED.get(op, op) not in _STRING_OPS:
+        return effect == "Deny"  # an operator this evaluator does not know: fail closed
     if actual is None:
         if if_exists:
             return True
@@ -83,9 +85,7 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
     expected_values = [str(e) for e in _as_list(expected)]
     negated = op in _NEGATED
     base = _NEGATED.get(op, op)
-    compare = _STRING_OPS.get(base)
-    if compare is None:
-        return effect == "Deny"  # unknown operator: fail closed
+    compare = _STRING_OPS[base]
     def one(value: str) -> bool:
         hit = any(compare(pat, value) for pat in expected_values)
         return not hit if negated else hit
