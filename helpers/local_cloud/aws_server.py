@@ -1,15 +1,21 @@
 """The local AWS: a moto server (IAM, STS, S3, Glue, CloudWatch Logs) that also *runs* Glue jobs.
 
-    python -m helpers.local_cloud.aws_server --port P --state-dir DIR
+    python -m helpers.local_cloud.aws_server --port P
 
 moto records `StartJobRun` and reports SUCCEEDED without running anything, and has no `UpdateJob`. Here a Python-shell job
-run does what AWS Glue does: it assumes the job's role (the role must trust glue.amazonaws.com),
-downloads the script from its ScriptLocation with the role's credentials, runs it with the run's
-arguments (`--JOB_NAME`, `--JOB_RUN_ID`, DefaultArguments merged with the run's Arguments), and
-ships stdout and stderr to CloudWatch Logs (/aws-glue/python-jobs/output and .../error, stream =
-run id). The run is RUNNING until the script exits, then SUCCEEDED or FAILED with an ErrorMessage,
-or TIMEOUT. So the pipeline code polls and reads logs exactly as it does against real Glue.
-`UpdateJob` replaces a job's definition, as in Glue.
+run does what AWS Glue does: it assumes the job's role (the role must trust glue.amazonaws.com and,
+with PIPELINE_LOCAL_IAM_PROPAGATION_SECONDS set, have propagated; otherwise the run FAILS with Glue's
+"Service is unable to assume role <arn>. Please verify role's TrustPolicy"), downloads the script
+from its ScriptLocation with the role's credentials, runs it with the run's arguments (`--JOB_NAME`,
+`--JOB_RUN_ID`, DefaultArguments merged with the run's Arguments), and ships stdout and stderr to
+CloudWatch Logs (/aws-glue/python-jobs/output and .../error, stream = run id) through the Logs API,
+signed with the role's session credentials: a role that may not write them gets no logs (the run's
+output and the denial then go to this server's own log, aws.log). The run is RUNNING until the
+script exits, then SUCCEEDED or FAILED with an ErrorMessage, or TIMEOUT. So the pipeline code polls
+and reads logs exactly as it does against real Glue. `UpdateJob` replaces a job's definition, as in Glue.
+
+Access control moto lacks (iam:PassRole, Glue/Logs resource ARNs, IAM propagation delay) is added
+by aws_access.py.
 """
 
 from __future__ import annotations
