@@ -215,7 +215,8 @@ def _http_once(pool: Any, url: str, max_bytes: int, timeout: float, sink: Any) -
             response.release_conn()
     except exceptions.MaxRetryError as exc:
         reason = exc.reason
-        if isinstance(reason, exceptions.TimeoutError):
+        # NewConnectionError (refused, no such host) subclasses ConnectTimeoutError, for history's sake
+        if isinstance(reason, exceptions.TimeoutError) and not isinstance(reason, exceptions.NewConnectionError):
             raise _Retryable(f"timed out after {timeout:g}s") from exc
         raise _Retryable(f"network error ({type(reason).__name__}: {reason})") from exc
     except exceptions.TimeoutError as exc:  # while streaming the body

@@ -16,6 +16,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import subprocess
 import socket
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests import scripted_http
@@ -923,3 +925,155 @@ def test_code_pattern_replaces_the_iso_rule(ingest, capsys, s3, tmp_path, fixtur
     assert entry["reasons"] == ['cca3 does not match --code_pattern [A-Z]{3}([0-9]{7})? (got "bad")']
     with pytest.raises(ingest.IngestError, match="--code_pattern"):
         ingest.parse_args(job_argv(url, "--code_pattern", "[A-"))
+
+
+# --------------------------------------------------------------------------------------------
+# s3:// sources
+# --------------------------------------------------------------------------------------------
+
+
+def test_s3_source_is_read_with_the_jobs_client(ingest, capsys, s3, fixture_bytes, fixture_records):
+    url = write_source(s3)
+    rc, out, err = run_job(ingest, capsys, url)
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["source_url"] == url and summary["source_bytes"] == len(fixture_bytes)
+    assert summary["source_sha256"] == hashlib.sha256(fixture_bytes).hexdigest()
+    assert_landed_equals(s3, fixture_records, summary)
+    assert retry_lines(err) == []
+
+
+def test_s3_source_missing_key_names_bucket_key_and_hint(ingest, capsys, s3):
+    url = f"s3://{BUCKET}/incoming/nope.json"
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
+    assert failure["stage"] == "download"
+    assert failure["error"] == (
+        f"cannot read source {url} (bucket {BUCKET}, key incoming/nope.json): NoSuchKey "
+        "(The specified key does not exist.). hint: there is no such object; upload the file to "
+        f"s3://{BUCKET}/incoming/ first and pass its exact key")
+
+
+def test_s3_source_missing_bucket_names_it(ingest, capsys, s3):
+    url = "s3://no-such-source-bucket/incoming/countries.json"
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
+    assert failure["stage"] == "download"
+    message = failure["error"]
+    assert message.startswith(f"cannot read source {url} (bucket no-such-source-bucket, key "
+                              "incoming/countries.json): NoSuchBucket (")
+    assert message.endswith(f"hint: the bucket does not exist; upload the file to s3://{BUCKET}/incoming/ "
+                            f"and pass s3://{BUCKET}/incoming/<file>")
+
+
+def test_s3_source_access_denied_names_the_readable_prefix(ingest, capsys, s3):
+    """Real S3 answers 403 AccessDenied when the role may not read the object, and also for a
+    missing key when the role may not s3:ListBucket (then it never says NoSuchKey):
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions).
+    The in-process moto does not enforce IAM, so S3's answer is stubbed here."""
+    job_s3 = boto3.client("s3", region_name="us-east-1")
+    stubber = Stubber(job_s3)
+    stubber.add_client_error("get_object", service_error_code="AccessDenied", service_message="Access Denied",
+                             http_status_code=403, expected_params={"Bucket": BUCKET, "Key": "private/c.json"})
+    url = f"s3://{BUCKET}/private/c.json"
+    with stubber:
+        rc = ingest.main(job_argv(url), s3_client=job_s3)
+    out, err = capsys.readouterr()
+    failure = assert_failed_cleanly(rc, out, err, s3)
+    assert failure["stage"] == "download"
+    assert failure["error"] == (
+        f"cannot read source {url} (bucket {BUCKET}, key private/c.json): AccessDenied (Access Denied). "
+        f"hint: the Glue job's role may read only s3://{BUCKET}/incoming/*; upload the file there and pass "
+        f"s3://{BUCKET}/incoming/<file> (S3 also answers AccessDenied for a missing key when the role may "
+        "not list the bucket)")
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("url", ["s3://", f"s3://{BUCKET}", f"s3://{BUCKET}/"])
+def test_s3_source_must_name_an_object(ingest, capsys, s3, url):
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
+    assert failure["stage"] == "download"
+    assert failure["error"].startswith(f"--source_url {url} does not name an object; hint: pass s3://<bucket>/<key>")
+
+
+def test_s3_source_larger_than_max_bytes_is_refused_before_reading(ingest, capsys, s3, monkeypatch):
+    url = write_source(s3)
+    monkeypatch.setattr(ingest, "copy_capped", lambda *a: pytest.fail("the body must not be read"))
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url, "--max_bytes", "4096"), s3)
+    assert failure["stage"] == "download"
+    assert failure["error"].startswith(
+        f"source {url} is larger than max_bytes=4096 (its ContentLength is {FIXTURE.stat().st_size}); stopped reading.")
+
+
+def test_s3_source_key_with_url_special_characters(ingest, capsys, s3, fixture_bytes):
+    key = "incoming/2026 run #1?.json"  # S3 keys are taken as they are, not URL-decoded
+    s3.put_object(Bucket=BUCKET, Key=key, Body=fixture_bytes)
+    rc, out, err = run_job(ingest, capsys, f"s3://{BUCKET}/{key}")
+    assert rc == 0, err
+    assert json.loads(out)["loaded"] == 20
+
+
+# --------------------------------------------------------------------------------------------
+# No traceback, whatever the input
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'[{"cca3": "DEU", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
+                                  b'{"a": ' + b"{\"a\": " * 100_000 + b"1" + b"}" * 100_001])
+def test_deeply_nested_json_is_a_clean_error(ingest, capsys, s3, body):
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(s3, body)), s3)
+    assert failure["stage"] == "parse"
+    assert "nests JSON arrays/objects too deeply to parse" in failure["error"]
+    assert "hint:" in failure["error"]
+
+
+def test_an_unexpected_error_is_one_error_line(ingest, capsys, s3, monkeypatch):
+    def broken(record, code_re=None):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(ingest, "record_problems", broken)
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(s3)), s3)
+    assert failure["stage"] == "parse"
+    assert re.fullmatch(r"unexpected KeyError during stage parse at test_glue_ingest_script\.py:\d+: 'boom'\. "
+                        r"hint: this is a bug in the ingest job; report it with this line", failure["error"])
+
+
+# --------------------------------------------------------------------------------------------
+# Uploads: the transfer manager, and the VersionId of this run's own write
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [None, 1000])
+def test_version_id_is_this_runs_even_when_another_writer_follows(ingest, capsys, s3, monkeypatch, threshold):
+    """A concurrent writer lands a newer version right after the job's upload: the summary must
+    still name the job's own version, not whatever is latest (a head_object would see theirs)."""
+    if threshold:  # the multipart path: CompleteMultipartUpload's response carries the VersionId
+        monkeypatch.setattr(ingest, "MULTIPART_THRESHOLD_BYTES", threshold)
+        monkeypatch.setattr(ingest, "MULTIPART_PART_BYTES", 5 * 1024 * 1024)
+    url = write_source(s3)
+    job_s3 = boto3.client("s3", region_name="us-east-1")
+    other_writer = boto3.client("s3", region_name="us-east-1")
+
+    def race(**kwargs):
+        other_writer.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"cca3":"NEW"}\n')
+
+    for op in ("PutObject", "CompleteMultipartUpload"):
+        job_s3.meta.events.register(f"after-call.s3.{op}", race)
+    rc = ingest.main(job_argv(url), s3_client=job_s3)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    summary = json.loads(out)
+    latest = s3.head_object(Bucket=BUCKET, Key=KEY)
+    assert latest["VersionId"] != summary["version_id"]
+    ours = s3.head_object(Bucket=BUCKET, Key=KEY, VersionId=summary["version_id"])
+    assert ours["Metadata"]["run-id"] == RUN_ID and ours["Metadata"]["records"] == "20"
+    assert ours["ETag"].endswith('-1"') == bool(threshold)  # multipart ETags end in -<parts>
+
+
+def test_unversioned_bucket_reports_no_version_id(ingest, capsys, s3):
+    s3.create_bucket(Bucket="plain-bucket")
+    argv = job_argv(write_source(s3))
+    argv[argv.index(BUCKET)] = "plain-bucket"
+    rc = ingest.main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert json.loads(out)["version_id"] is None
