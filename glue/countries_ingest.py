@@ -170,7 +170,8 @@ def _http_once(pool: Any, url: str, max_bytes: int, timeout: float, sink: Any) -
             if response.status >= 300:
                 raise IngestError(f"{status} from {url} (not retried: a client error does not go away by "
                                   "retrying). hint: check --source_url (for GitHub use the "
-                                  "raw.githubusercontent.com URL of the file) and that the file still exists there")
+                                  "raw.githubusercontent.com URL of the file) and that the file still exists "
+                                  "there")
             declared = response.headers.get("Content-Length", "").strip()
             if declared.isdigit() and int(declared) > max_bytes:
                 raise _too_large(url, max_bytes, f"it declares Content-Length {int(declared)}")
@@ -179,9 +180,10 @@ def _http_once(pool: Any, url: str, max_bytes: int, timeout: float, sink: Any) -
             response.release_conn()
     except errors.MaxRetryError as exc:
         # NewConnectionError (refused, unknown host) subclasses ConnectTimeoutError, for history's sake
-        if isinstance(exc.reason, errors.TimeoutError) and not isinstance(exc.reason, errors.NewConnectionError):
+        reason = exc.reason
+        if isinstance(reason, errors.TimeoutError) and not isinstance(reason, errors.NewConnectionError):
             raise _Retryable(f"timed out after {timeout:g}s") from exc
-        raise _Retryable(f"network error ({type(exc.reason).__name__}: {exc.reason})") from exc
+        raise _Retryable(f"network error ({type(reason).__name__}: {reason})") from exc
     except errors.TimeoutError as exc:  # while streaming the body
         raise _Retryable(f"timed out after {timeout:g}s") from exc
     except (errors.HTTPError, OSError) as exc:
@@ -206,14 +208,16 @@ def _s3_download(s3: Any, url: str, bucket: str, max_bytes: int, sink: Any) -> N
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = error.get("Code", "Unknown")
-        hint = {"NoSuchKey": f"there is no such object; upload the file to s3://{src_bucket}/{SOURCE_PREFIX} "
-                             "first and pass its exact key",
-                "NoSuchBucket": f"the bucket does not exist; upload the file to {upload} and pass {upload}<file>",
-                "AccessDenied": f"the Glue job's role may read only {upload}*; upload the file there and pass "
-                                f"{upload}<file> (S3 also answers AccessDenied for a missing key when the role "
-                                "may not list the bucket)",
-                }.get(code, "check the object and the job role's s3:GetObject permission")
-        raise IngestError(f"cannot read source {url} {where}: {code} ({error.get('Message', exc)}). hint: {hint}")
+        hint = {
+            "NoSuchKey": f"there is no such object; upload the file to s3://{src_bucket}/{SOURCE_PREFIX} "
+                         "first and pass its exact key",
+            "NoSuchBucket": f"the bucket does not exist; upload the file to {upload} and pass {upload}<file>",
+            "AccessDenied": f"the Glue job's role may read only {upload}*; upload the file there and pass "
+                            f"{upload}<file> (S3 also answers AccessDenied for a missing key when the role "
+                            "may not list the bucket)",
+        }.get(code, "check the object and the job role's s3:GetObject permission")
+        raise IngestError(f"cannot read source {url} {where}: {code} ({error.get('Message', exc)}). "
+                          f"hint: {hint}")
     except (BotoCoreError, urllib3.exceptions.HTTPError, OSError) as exc:
         raise IngestError(f"could not download {url} {where}: {type(exc).__name__} ({exc}). hint: check "
                           "the S3 endpoint (AWS_ENDPOINT_URL when set), network access and credentials")
@@ -328,9 +332,10 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
 
         def fail(msg: str) -> IngestError:
             lineno, colno, byte_offset = _locate(path, base + pos)
-            return IngestError(f"source {url} is not valid JSON: {msg} at line {lineno}, column {colno} (char "
-                               f"{base + pos}, byte {byte_offset}) of {size} bytes. hint: a truncated or "
-                               "interrupted download, or a URL that returns an HTML page instead of the raw file")
+            return IngestError(f"source {url} is not valid JSON: {msg} at line {lineno}, column {colno} "
+                               f"(char {base + pos}, byte {byte_offset}) of {size} bytes. hint: a truncated "
+                               "or interrupted download, or a URL that returns an HTML page instead of the "
+                               "raw file")
 
         def value() -> Any:
             nonlocal pos
@@ -345,14 +350,16 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
                     pos = exc.pos
                     raise fail(exc.msg) from None
                 except ValueError as exc:  # NaN, Infinity (parse_constant)
-                    raise IngestError(f"source {url} is not valid JSON: it contains the non-standard constant "
-                                      f"{exc} (NaN/Infinity are not allowed in JSON). hint: fix the source") from None
+                    raise IngestError(f"source {url} is not valid JSON: it contains the non-standard "
+                                      f"constant {exc} (NaN/Infinity are not allowed in JSON). hint: fix the "
+                                      "source") from None
                 except RecursionError:
                     lineno, colno, _ = _locate(path, base + pos)
-                    raise IngestError(f"source {url} nests JSON arrays/objects too deeply to parse: the value at "
-                                      f"line {lineno}, column {colno} (char {base + pos}) goes deeper than about "
-                                      f"{sys.getrecursionlimit()} levels. hint: a country record is a few levels "
-                                      "deep; check that the URL serves the countries file") from None
+                    raise IngestError(f"source {url} nests JSON arrays/objects too deeply to parse: the "
+                                      f"value at line {lineno}, column {colno} (char {base + pos}) goes "
+                                      f"deeper than about {sys.getrecursionlimit()} levels. hint: a country "
+                                      "record is a few levels deep; check that the URL serves the countries "
+                                      "file") from None
                 if end < len(buf) or eof:  # else a number or literal may go on in the next chunk
                     pos = end
                     return item
@@ -390,11 +397,13 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
             what = json_type_name(top)
             if isinstance(top, dict):
                 what = f"object with {count} key(s) ({', '.join(keys)})" if count else "empty object"
-            raise IngestError(f"top level of source {url} is a JSON {what}, but a JSON array of country objects "
-                              "is expected. hint: point --source_url at the file that holds the array itself")
+            raise IngestError(f"top level of source {url} is a JSON {what}, but a JSON array of country "
+                              "objects is expected. hint: point --source_url at the file that holds the "
+                              "array itself")
         if count == 0:
-            raise IngestError(f"source {url} has 0 records; refusing to replace the landed file with nothing. "
-                              "hint: check the source; the previously landed file was left unchanged")
+            raise IngestError(f"source {url} has 0 records; refusing to replace the landed file with "
+                              "nothing. hint: check the source; the previously landed file was left "
+                              "unchanged")
 
 
 # --- Validate ------------------------------------------------------------------------------------
@@ -409,7 +418,8 @@ def record_problems(record: Any, code_re: Optional[Pattern[str]] = None) -> List
     if "name" not in record or (isinstance(name, dict) and "common" not in name):
         problems.append(("missing:name.common", "missing name.common"))
     elif not isinstance(name, dict):
-        problems.append(("type:name", f"name is a JSON {json_type_name(name)}, not an object with name.common"))
+        problems.append(("type:name",
+                         f"name is a JSON {json_type_name(name)}, not an object with name.common"))
     elif not isinstance(name["common"], str) or not name["common"].strip():
         problems.append(("invalid:name.common",
                          f"name.common is not a non-empty string (got {json.dumps(name['common'])})"))
@@ -420,7 +430,8 @@ def record_problems(record: Any, code_re: Optional[Pattern[str]] = None) -> List
     elif code_re is None and not (isinstance(cca3, str) and _CCA3_RE.match(cca3)):
         problems.append(("invalid:cca3", f"cca3 is not a 3-letter uppercase code (got {shown})"))
     elif code_re is not None and not (isinstance(cca3, str) and code_re.fullmatch(cca3)):
-        problems.append(("invalid:cca3", f"cca3 does not match --code_pattern {code_re.pattern} (got {shown})"))
+        problems.append(("invalid:cca3",
+                         f"cca3 does not match --code_pattern {code_re.pattern} (got {shown})"))
     continents = record.get("continents")
     if "continents" not in record:
         problems.append(("missing:continents", "missing continents"))
@@ -432,7 +443,8 @@ def record_problems(record: Any, code_re: Optional[Pattern[str]] = None) -> List
         problems.append(("invalid:continents", "continents has an element that is not a non-empty string"))
     for field, kinds, wanted in (("population", (int,), "an integer"), ("area", (int, float), "a number")):
         if field in record and (isinstance(record[field], bool) or not isinstance(record[field], kinds)):
-            problems.append((f"type:{field}", f"{field} is a JSON {json_type_name(record[field])}, not {wanted}"))
+            problems.append((f"type:{field}",
+                             f"{field} is a JSON {json_type_name(record[field])}, not {wanted}"))
     return problems
 
 
@@ -455,8 +467,8 @@ class RecordSplitter:
         cca3 = record.get("cca3") if isinstance(record, dict) else None
         cca3 = cca3 if isinstance(cca3, str) else None
         if cca3 in self._loaded_at:
-            problems.append(("duplicate:cca3",
-                             f"duplicate cca3 {cca3} (already loaded from record_index {self._loaded_at[cca3]})"))
+            problems.append(("duplicate:cca3", f"duplicate cca3 {cca3} (already loaded from record_index "
+                                               f"{self._loaded_at[cca3]})"))
         if not problems:
             self._loaded_at[cca3], self.loaded = index, self.loaded + 1
             return self.on_valid(record)
@@ -498,8 +510,8 @@ def upload_ndjson(s3: Any, bucket: str, key: str, path: str, metadata: Dict[str,
         config = TransferConfig(preferred_transfer_client="classic", **sizes)
     except TypeError:
         config = TransferConfig(**sizes)
-    extra = {"ContentType": NDJSON_CONTENT_TYPE,  # user metadata travels as HTTP headers: keep it ASCII
-             "Metadata": {k: urllib.parse.quote(v, safe=":/?#[]@!$&'()*+,;=%~-._") for k, v in metadata.items()}}
+    ascii_metadata = {k: urllib.parse.quote(v, safe=":/?#[]@!$&'()*+,;=%~-._") for k, v in metadata.items()}
+    extra = {"ContentType": NDJSON_CONTENT_TYPE, "Metadata": ascii_metadata}  # metadata are HTTP headers
     try:
         s3.upload_file(path, bucket, key, ExtraArgs=extra, Config=config)
     except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
@@ -527,7 +539,8 @@ def script_sha256() -> str:
 
 # --- Main ----------------------------------------------------------------------------------------
 
-def run(argv: Sequence[str], s3_client: Any = None, progress: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def run(argv: Sequence[str], s3_client: Any = None,
+        progress: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Do the whole job and return the summary; raise IngestError on an expected failure. ``progress``
     is filled in as the run goes (stage, source size and sha256, counts) for the failure summary."""
     progress = {} if progress is None else progress
@@ -548,8 +561,9 @@ def _run(options: Dict[str, Any], tmp: str, s3_client: Any, progress: Dict[str, 
     progress.update(source_bytes=source_bytes, source_sha256=source_sha256, stage="parse")
     log(f"fetched {source_bytes} bytes, sha256 {source_sha256}")
     if bad_utf8 is not None:
-        raise IngestError(f"source {url} is not valid UTF-8: byte 0x{bad_utf8[1]:02x} at byte offset {bad_utf8[0]} "
-                          f"({bad_utf8[2]}). hint: the source must be UTF-8 encoded JSON; check that the URL "
+        offset, byte, reason = bad_utf8
+        raise IngestError(f"source {url} is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset} "
+                          f"({reason}). hint: the source must be UTF-8 encoded JSON; check that the URL "
                           "serves the raw file and not a re-encoded copy")
     # One streaming pass parses, validates and writes the NDJSON files; S3 is written only after it.
     code_re = re.compile(options["code_pattern"]) if options["code_pattern"] else None
@@ -564,42 +578,45 @@ def _run(options: Dict[str, Any], tmp: str, s3_client: Any, progress: Dict[str, 
     progress.update(received=received, stage="validate")
     log(f"received {received} record(s): {loaded} valid, {quarantined} to quarantine")
     summary = {"event": "ingest_summary", "run_id": run_id, "source_url": url, "source_bytes": source_bytes,
-               "source_sha256": source_sha256, "received": received, "loaded": loaded, "quarantined": quarantined,
-               "bucket": bucket, "key": key, "version_id": None, "quarantine_key": None, "unchanged": False,
-               "quarantine_reasons": reasons}
+               "source_sha256": source_sha256, "received": received, "loaded": loaded,
+               "quarantined": quarantined, "bucket": bucket, "key": key, "version_id": None,
+               "quarantine_key": None, "unchanged": False, "quarantine_reasons": reasons}
     if loaded and options["skip_if_sha256"] == source_sha256:
         # The landed file holds this very source (its metadata; the caller checked the script sha256):
-        # writing it again would only add an identical version. Its quarantine is under the run that landed it.
+        # writing it again would only add an identical version. Its quarantine is under the run that
+        # landed it.
         log(f"source unchanged (sha256 {source_sha256} is what the landed file holds): nothing written")
         return {**summary, "unchanged": True}
     progress["stage"] = "write"
     metadata = {"source-sha256": source_sha256, "source-url": url, "run-id": run_id,
                 "ingest-script-sha256": script_sha256()}
-    if quarantined:  # first: the landed file is the run's commit point
-        summary["quarantine_key"] = f"{options['quarantine_prefix']}{run_id}/rejected.ndjson"
-        upload_ndjson(s3, bucket, summary["quarantine_key"], rejected, {**metadata, "records": str(quarantined)})
-        log(f"quarantined {quarantined} record(s) to s3://{bucket}/{summary['quarantine_key']}")
+    quarantine_key = f"{options['quarantine_prefix']}{run_id}/rejected.ndjson" if quarantined else None
+    if quarantine_key:  # first: the landed file is the run's commit point
+        upload_ndjson(s3, bucket, quarantine_key, rejected, {**metadata, "records": str(quarantined)})
+        log(f"quarantined {quarantined} record(s) to s3://{bucket}/{quarantine_key}")
     if not loaded:  # keep every record with its reasons, but never replace the landed file with nothing
-        progress.update(stage="validate", quarantined=quarantined, quarantine_key=summary["quarantine_key"],
+        progress.update(stage="validate", quarantined=quarantined, quarantine_key=quarantine_key,
                         quarantine_reasons=reasons)
-        examples = "; ".join(f"record_index {e['record_index']}: {', '.join(e['reasons'])}" for e in splitter.examples)
-        raise IngestError(f"none of the {received} records in {url} is valid, so the landed file was not replaced "
-                          f"(first problems: {examples}); every record is in s3://{bucket}/{summary['quarantine_key']}"
-                          " with its reasons. hint: the source's format may have changed; compare a record with "
-                          "the checks in record_problems()")
-    summary["version_id"] = upload_ndjson(s3, bucket, key, valid, {**metadata, "records": str(loaded)})
+        examples = "; ".join(f"record_index {e['record_index']}: {', '.join(e['reasons'])}"
+                             for e in splitter.examples)
+        raise IngestError(f"none of the {received} records in {url} is valid, so the landed file was not "
+                          f"replaced (first problems: {examples}); every record is in s3://{bucket}/"
+                          f"{quarantine_key} with its reasons. hint: the source's format may have changed; "
+                          "compare a record with the checks in record_problems()")
+    version_id = upload_ndjson(s3, bucket, key, valid, {**metadata, "records": str(loaded)})
     log(f"wrote {loaded} record(s) to s3://{bucket}/{key}")
-    return summary
+    return {**summary, "version_id": version_id, "quarantine_key": quarantine_key}
 
 
 def failure_summary(error: str, progress: Dict[str, Any]) -> Dict[str, Any]:
     """The machine-readable twin of the ERROR line: what failed, where, and the counts known."""
-    return {"event": "ingest_failed", "run_id": progress.get("run_id"), "source_url": progress.get("source_url"),
-            "stage": progress.get("stage", "arguments"), "error": error, "source_bytes": progress.get("source_bytes"),
-            "source_sha256": progress.get("source_sha256"),
-            "received": progress.get("received"),  # None: the file could not be read as records
+    known = {name: progress.get(name) for name in ("source_bytes", "source_sha256", "received")}
+    return {"event": "ingest_failed", "run_id": progress.get("run_id"),
+            "source_url": progress.get("source_url"), "stage": progress.get("stage", "arguments"), "error": error,
+            **known,  # received None: the file could not be read as records
             "loaded": 0, "quarantined": progress.get("quarantined", 0),
-            "quarantine_key": progress.get("quarantine_key"), "quarantine_reasons": progress.get("quarantine_reasons", {})}
+            "quarantine_key": progress.get("quarantine_key"),
+            "quarantine_reasons": progress.get("quarantine_reasons", {})}
 
 
 def main(argv: Optional[Sequence[str]] = None, s3_client: Any = None) -> int:
@@ -613,8 +630,9 @@ def main(argv: Optional[Sequence[str]] = None, s3_client: Any = None) -> int:
             while tb is not None and tb.tb_next is not None:
                 tb = tb.tb_next
             where = f" at {os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb else ""
-            message = (f"unexpected {type(exc).__name__} during stage {progress.get('stage', 'arguments')}{where}: "
-                       f"{exc}. hint: this is a bug in the ingest job; report it with this line")
+            stage = progress.get("stage", "arguments")
+            message = (f"unexpected {type(exc).__name__} during stage {stage}{where}: {exc}. hint: this is "
+                       "a bug in the ingest job; report it with this line")
         print(f"ERROR: {message}", file=sys.stderr, flush=True)
         print(json.dumps(failure_summary(message, progress), ensure_ascii=False), flush=True)
         return 1
