@@ -149,12 +149,14 @@ def copy_capped(read: Callable[[int], bytes], url: str, max_bytes: int, sink: An
         sink.write(chunk)
 
 
-def _http_once(pool: Any, url: str, max_bytes: int, timeout: float, sink: Any) -> None:
-    errors = urllib3.exceptions
+def _http_once(url: str, max_bytes: int, timeout: float, sink: Any) -> None:
+    errors, pool = urllib3.exceptions, urllib3.PoolManager()  # a fresh connection per attempt
     try:
         # urllib3 follows redirects but retries nothing: fetch_to() retries whole downloads (which
-        # also covers a body cut off mid-stream) and says so on stderr.
-        response = pool.request("GET", url, preload_content=False, timeout=urllib3.Timeout(timeout),
+        # also covers a body cut off mid-stream) and says so on stderr. A body shorter than its
+        # Content-Length is an error (urllib3 1.26, Glue's, does not check that by default).
+        response = pool.request("GET", url, preload_content=False, enforce_content_length=True,
+                                timeout=urllib3.Timeout(connect=timeout, read=timeout),
                                 retries=urllib3.Retry(total=5, connect=0, read=0, status=0, redirect=5,
                                                       respect_retry_after_header=False),
                                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -177,7 +179,7 @@ def _http_once(pool: Any, url: str, max_bytes: int, timeout: float, sink: Any) -
                 raise _too_large(url, max_bytes, f"it declares Content-Length {int(declared)}")
             copy_capped(response.read, url, max_bytes, sink)
         finally:
-            response.release_conn()
+            pool.clear()  # closes the connection, whatever was left unread
     except errors.MaxRetryError as exc:
         # NewConnectionError (refused, unknown host) subclasses ConnectTimeoutError, for history's sake
         reason = exc.reason
@@ -238,12 +240,11 @@ def fetch_to(url: str, sink: Any, options: Dict[str, Any], s3: Any,
                           f"(hint: for a local file, {fix})")
     if parts.scheme.lower() == "s3":
         return _s3_download(s3, url, bucket, options["max_bytes"], sink)
-    pool = urllib3.PoolManager()
     for attempt in range(1, attempts + 1):
         sink.seek(0)
         sink.truncate()
         try:
-            return _http_once(pool, url, options["max_bytes"], options["timeout_seconds"], sink)
+            return _http_once(url, options["max_bytes"], options["timeout_seconds"], sink)
         except _Retryable as exc:
             if attempt >= attempts:
                 raise IngestError(f"could not download {url}: {exc} (gave up after {attempts} attempt(s)). "
@@ -612,7 +613,8 @@ def failure_summary(error: str, progress: Dict[str, Any]) -> Dict[str, Any]:
     """The machine-readable twin of the ERROR line: what failed, where, and the counts known."""
     known = {name: progress.get(name) for name in ("source_bytes", "source_sha256", "received")}
     return {"event": "ingest_failed", "run_id": progress.get("run_id"),
-            "source_url": progress.get("source_url"), "stage": progress.get("stage", "arguments"), "error": error,
+            "source_url": progress.get("source_url"), "stage": progress.get("stage", "arguments"),
+            "error": error,
             **known,  # received None: the file could not be read as records
             "loaded": 0, "quarantined": progress.get("quarantined", 0),
             "quarantine_key": progress.get("quarantine_key"),

@@ -890,7 +890,10 @@ def test_streaming_parse_across_tiny_buffers_equals_json_loads(ingest, monkeypat
                                                                                  "üü", 1500.0]
     size, sha, problem = ingest.hash_and_check_utf8(str(path))
     assert (size, sha, problem) == (path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest(), None)
-    for bad in (b'[{"a": 1}, oops]', b'[{"a": 1},]', b'[{"a": 1}] x', b'[{"a": 1} {"b": 2}]', b'[{"a": "x'):
+    # array, object and scalar top levels alike: the streaming parser words every error as json.loads
+    for bad in (b'[{"a": 1}, oops]', b'[{"a": 1},]', b'[{"a": 1}] x', b'[{"a": 1} {"b": 2}]', b'[{"a": "x',
+                b'{"a" 1}', b'{"a": 1,}', b'{1: 2}', b'{"a": [1, 2] "b": 3}', b'{"a": 1} x', b'"abc" x',
+                b'', b'  ', b'[', b'{', b'[1 2]', b'tru', b'<!DOCTYPE html>'):
         path.write_bytes(bad)
         with pytest.raises(json.JSONDecodeError) as expected:
             json.loads(bad.decode())
@@ -898,6 +901,22 @@ def test_streaming_parse_across_tiny_buffers_equals_json_loads(ingest, monkeypat
             list(ingest.iter_json_array(str(path), "u", len(bad)))
         e = expected.value
         assert f"{e.msg} at line {e.lineno}, column {e.colno} (char {e.pos}, byte {e.pos})" in str(got.value)
+
+
+def test_non_array_top_levels_are_described_by_the_streaming_parser(ingest, monkeypatch, tmp_path):
+    monkeypatch.setattr(ingest, "PARSE_CHUNK_CHARS", 5)  # an object much larger than the buffer
+    path = tmp_path / "c.json"
+    cases = {b'{"countries": [{"cca3": "DEU"}], "meta": {"n": 1}, "a": 1, "b": 2, "c": 3, "d": 4}':
+             "object with 6 key(s) (countries, meta, a, b, c)", b" {} ": "empty object", b"42": "number",
+             b'"hello"': "string", b"null": "null", b"true": "boolean", b"[]": None}
+    for body, what in cases.items():
+        path.write_bytes(body)
+        with pytest.raises(ingest.IngestError) as got:
+            list(ingest.iter_json_array(str(path), "u", len(body)))
+        if what is None:
+            assert "has 0 records" in str(got.value)
+        else:
+            assert str(got.value).startswith(f"top level of source u is a JSON {what}, but a JSON array")
 
 
 def test_large_output_is_uploaded_in_parts(ingest, capsys, s3, monkeypatch, fixture_records):
