@@ -3,18 +3,24 @@
 Values come from environment variables, or a `.env` file in the project root (see `.env.example`).
 `PIPELINE_MODE=local` (the default) takes endpoints and credentials from the running local cloud
 (`python -m helpers local up` writes them to `.local/cloud.json`); `PIPELINE_MODE=cloud` uses
-the standard AWS credential chain and standard Snowflake connection settings. Nothing else in the
-pipeline knows which one it talks to.
+the standard AWS credential chain and standard Snowflake connection settings, and never reads
+`.local/`. Nothing else in the pipeline knows which one it talks to.
+
+Cloud mode has no defaults that could point at someone else's resources or a deprecated sign-in:
+`Settings.require_complete()` names every missing or refused setting in one ConfigurationError, and
+the pipeline calls it before it creates anything.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlparse
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -23,8 +29,40 @@ GITHUB_SOURCE_URL = (
 )
 
 
+LOCAL_BUCKET = "countries-pipeline-local"
+LOCAL_REGION = "us-east-1"
+# https://docs.snowflake.com/en/user-guide/security-mfa-rollout
+PASSWORD_DEPRECATION_URL = "https://docs.snowflake.com/en/user-guide/security-mfa-rollout"
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# which --source-url schemes each mode accepts: a Glue worker reads https/http/s3, never the
+# caller's disk; cloud mode refuses plain http (no integrity on the way in) and file:// (the
+# pipeline uploads local files to incoming/ only in local mode; in cloud mode the user does it)
+SOURCE_SCHEMES = {"cloud": ("https", "s3"), "local": ("https", "s3", "http", "file")}
+
+
+class ConfigurationError(ValueError):
+    """Settings that are missing, invalid or refused. `problems` lists each one with the variable to
+    set; the message lists them all, so one run shows everything to fix."""
+
+    def __init__(self, problems: list[str], heading: str = "The configuration is incomplete"):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{heading} ({len(self.problems)} problem(s); see .env.example):\n{lines}")
+
+
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+def _password_refused() -> str:
+    return (
+        "SNOWFLAKE_PASSWORD: password sign-in is refused in cloud mode. Snowflake is deprecating "
+        "single-factor password sign-ins and does not allow passwords for service users (TYPE=SERVICE), "
+        f"see {PASSWORD_DEPRECATION_URL}. Unset SNOWFLAKE_PASSWORD and use key-pair authentication "
+        "(SNOWFLAKE_PRIVATE_KEY_PATH, plus SNOWFLAKE_PRIVATE_KEY_PASSPHRASE if the key is encrypted) "
+        "or a programmatic access token (SNOWFLAKE_TOKEN)"
+    )
 
 
 class Settings(BaseSettings):
@@ -39,12 +77,17 @@ class Settings(BaseSettings):
     dbt_target_dir: Path = Field(PROJECT_ROOT / "dbt_project" / "target", validation_alias=_env("PIPELINE_DBT_TARGET_DIR"))
 
     # --- AWS -----------------------------------------------------------------------------------
-    aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
+    # cloud mode: unset means boto3's own resolution (AWS_PROFILE's region, SSO config, ...);
+    # local mode: us-east-1. Filled in by _resolve_mode_defaults; None only when nothing resolved.
+    aws_region: str | None = Field(None, validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
     aws_endpoint_url: str | None = Field(None, validation_alias=_env("AWS_ENDPOINT_URL"))
-    bucket: str = Field("countries-pipeline-local", validation_alias=_env("PIPELINE_BUCKET"))
+    # bucket names are global: no default in cloud mode (local mode: countries-pipeline-local)
+    bucket: str | None = Field(None, validation_alias=_env("PIPELINE_BUCKET"))
     data_prefix: str = Field("data/countries/", validation_alias=_env("PIPELINE_DATA_PREFIX"))
     scripts_prefix: str = Field("scripts/", validation_alias=_env("PIPELINE_SCRIPTS_PREFIX"))
     quarantine_prefix: str = Field("quarantine/", validation_alias=_env("PIPELINE_QUARANTINE_PREFIX"))
+    # where a local file:// source is uploaded for the Glue job to read (the job role may read it)
+    incoming_prefix: str = Field("incoming/", validation_alias=_env("PIPELINE_INCOMING_PREFIX"))
     data_file_name: str = "countries.ndjson"
     glue_job_name: str = Field("countries-ingest", validation_alias=_env("PIPELINE_GLUE_JOB"))
     glue_role_name: str = Field("countries-pipeline-glue-role", validation_alias=_env("PIPELINE_GLUE_ROLE"))
@@ -67,6 +110,9 @@ class Settings(BaseSettings):
     snowflake_private_key_passphrase: str | None = Field(
         None, validation_alias=_env("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")
     )
+    # a programmatic access token (PAT): connector authenticator=PROGRAMMATIC_ACCESS_TOKEN, dbt
+    # authenticator: programmatic_access_token (https://docs.snowflake.com/en/user-guide/programmatic-access-tokens)
+    snowflake_token: str | None = Field(None, validation_alias=_env("SNOWFLAKE_TOKEN"))
     snowflake_role: str | None = Field(None, validation_alias=_env("SNOWFLAKE_ROLE"))
     snowflake_warehouse: str | None = Field(None, validation_alias=_env("SNOWFLAKE_WAREHOUSE"))
     snowflake_host: str | None = Field(None, validation_alias=_env("SNOWFLAKE_HOST"))
@@ -79,13 +125,143 @@ class Settings(BaseSettings):
     prod_database: str = Field("COUNTRIES_PROD", validation_alias=_env("PIPELINE_PROD_DATABASE"))
     integration_name: str = Field("COUNTRIES_S3_INTEGRATION", validation_alias=_env("PIPELINE_INTEGRATION"))
 
+    _region_problem: str | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _resolve_mode_defaults(self) -> Settings:
+        """Local mode keeps its fixed bucket and region; cloud mode resolves the region the way
+        boto3 does and leaves the bucket unset (require_complete() then names both)."""
+        if self.mode == "local":
+            self.bucket = self.bucket or LOCAL_BUCKET
+            self.aws_region = self.aws_region or LOCAL_REGION
+        elif not self.aws_region:
+            import boto3
+            from botocore.exceptions import BotoCoreError
+
+            try:
+                self.aws_region = boto3.session.Session().region_name
+            except BotoCoreError as e:  # e.g. AWS_PROFILE names a profile that does not exist
+                self._region_problem = f"AWS region: {e}. Fix the profile or set AWS_REGION"
+        return self
+
+    # --- validation ------------------------------------------------------------------------------
+    def configuration_problems(self) -> list[str]:
+        """Every missing, invalid or refused setting, each naming the variable to set. Empty in local
+        mode (the local cloud provides the rest) unless a local setting itself is invalid."""
+        problems: list[str] = []
+        if self.source_url:
+            try:
+                self.check_source_url(self.source_url)
+            except ConfigurationError as e:
+                problems.extend(f"PIPELINE_SOURCE_URL: {p}" for p in e.problems)
+        if self.mode != "cloud":
+            return problems
+
+        if not self.bucket:
+            problems.append(
+                "PIPELINE_BUCKET: not set. Bucket names are global, so cloud mode has no default: "
+                "set a name of your own, e.g. countries-pipeline-<account-id>"
+            )
+        elif not _BUCKET_NAME.match(self.bucket) or ".." in self.bucket:
+            problems.append(
+                f"PIPELINE_BUCKET: {self.bucket!r} is not a valid S3 bucket name (3-63 characters: "
+                "lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit)"
+            )
+        if self._region_problem:
+            problems.append(self._region_problem)
+        elif not self.aws_region:
+            problems.append(
+                "AWS region: none resolved. Set AWS_REGION (or AWS_DEFAULT_REGION), or a region in "
+                "the AWS_PROFILE's config (aws configure set region <region>)"
+            )
+
+        for var, value in (
+            ("SNOWFLAKE_ACCOUNT", self.snowflake_account),
+            ("SNOWFLAKE_USER", self.snowflake_user),
+            ("SNOWFLAKE_WAREHOUSE", self.snowflake_warehouse),
+            ("SNOWFLAKE_ROLE", self.snowflake_role),
+        ):
+            if not value:
+                problems.append(f"{var}: not set (cloud mode has no default)")
+
+        key, token = self.snowflake_private_key_path, self.snowflake_token
+        if self.snowflake_password:
+            problems.append(_password_refused())
+        if key and token:
+            problems.append(
+                "Snowflake authentication: both SNOWFLAKE_PRIVATE_KEY_PATH and SNOWFLAKE_TOKEN are set; set exactly one"
+            )
+        elif key:
+            path = Path(key).expanduser()
+            if not path.is_file():
+                problems.append(f"SNOWFLAKE_PRIVATE_KEY_PATH: {path} is not a file (the PKCS#8 .p8 private key)")
+        elif not token and not self.snowflake_password:  # the password problem names the alternatives
+            problems.append(
+                "Snowflake authentication: not set. Set SNOWFLAKE_PRIVATE_KEY_PATH (key-pair, plus "
+                "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE if the key is encrypted) or SNOWFLAKE_TOKEN "
+                "(a programmatic access token)"
+            )
+        if self.snowflake_protocol and self.snowflake_protocol not in ("https", "http"):
+            problems.append(f"SNOWFLAKE_PROTOCOL: {self.snowflake_protocol!r} must be https or http")
+        if self.snowflake_port is not None and not 0 < self.snowflake_port < 65536:
+            problems.append(f"SNOWFLAKE_PORT: {self.snowflake_port} is not a TCP port")
+        return problems
+
+    def require_complete(self) -> Settings:
+        """Raise one ConfigurationError naming every problem (cloud mode), before anything is
+        created. Returns self, so `Settings().require_complete()` reads as one step."""
+        if problems := self.configuration_problems():
+            raise ConfigurationError(problems, heading=f"PIPELINE_MODE={self.mode}: the configuration is not usable")
+        return self
+
+    # --- sources ---------------------------------------------------------------------------------
+    @property
+    def allowed_source_schemes(self) -> tuple[str, ...]:
+        """The --source-url schemes this mode accepts (cloud: https, s3; local also http, file)."""
+        return SOURCE_SCHEMES[self.mode]
+
+    def incoming_key(self, file_name: str) -> str:
+        """The S3 key a local file:// source is uploaded to: <incoming_prefix><file name>."""
+        return self.incoming_prefix + Path(file_name).name
+
+    def check_source_url(self, url: str) -> str:
+        """Return `url` if this mode may ingest it, else raise ConfigurationError naming the allowed
+        schemes (and for file:// in cloud mode, how to upload the file and pass its s3:// URL)."""
+        parsed = urlparse(url)
+        scheme = parsed.scheme.lower()
+        allowed = self.allowed_source_schemes
+        shown = ", ".join(f"{s}://" for s in allowed)
+        if scheme not in allowed:
+            problem = f"{url!r}: scheme {scheme + '://' if scheme else '(none)'} is not allowed in {self.mode} mode; use {shown}"
+            if scheme == "file":
+                name = Path(unquote(parsed.path)).name or "FILE"
+                target = f"s3://{self.bucket or '<bucket>'}/{self.incoming_key(name)}"
+                problem += (
+                    f". A Glue worker cannot read your disk: upload the file first "
+                    f"(aws s3 cp {unquote(parsed.path) or 'FILE'} {target}) and pass --source-url {target}"
+                )
+            elif scheme == "http":
+                problem += ". Use the https:// address of the source"
+            raise ConfigurationError([problem], heading="Source URL refused")
+        if scheme in ("http", "https") and not parsed.netloc:
+            raise ConfigurationError([f"{url!r}: no host"], heading="Source URL refused")
+        if scheme == "s3" and (not parsed.netloc or not parsed.path.strip("/")):
+            raise ConfigurationError([f"{url!r}: an s3:// source needs s3://<bucket>/<key>"], heading="Source URL refused")
+        if scheme == "file":
+            path = Path(unquote(parsed.path))
+            if not path.is_file():
+                raise ConfigurationError([f"{url!r}: {path} is not a file"], heading="Source URL refused")
+        return url
+
     # --- derived ---------------------------------------------------------------------------------
     @cached_property
     def local_cloud(self) -> dict[str, Any]:
-        """What `local up` wrote: endpoints and the emulators' credentials. Local mode only."""
-        path = self.state_dir / "cloud.json"
+        """What `local up` wrote: endpoints and the emulators' credentials. Local mode only: cloud
+        mode never reads the file, even when it exists (a cloud-mode rehearsal against the emulators
+        sets AWS_ENDPOINT_URL / SNOWFLAKE_HOST and uses the standard credential chain)."""
         if self.mode != "local":
             return {}
+        path = self.state_dir / "cloud.json"
         if not path.exists():
             raise RuntimeError(
                 f"The local cloud is not running ({path} is missing). Start it with: python -m helpers local up"
@@ -106,7 +282,7 @@ class Settings(BaseSettings):
 
     def describe(self) -> list[dict[str, str]]:
         """The settings a reader should see: secrets masked, paths relative to the project."""
-        secret = {"snowflake_password", "snowflake_private_key_passphrase"}
+        secret = {"snowflake_password", "snowflake_private_key_passphrase", "snowflake_token"}
         rows = []
         for name in type(self).model_fields:
             value = getattr(self, name)
@@ -126,7 +302,8 @@ class Settings(BaseSettings):
         return self.data_prefix + self.data_file_name
 
     def aws_client(self, service: str, **credentials: Any) -> Any:
-        """A boto3 client. Local: the emulator endpoint and its admin keys; cloud: the default chain."""
+        """A boto3 client. Local: the emulator endpoint and its admin keys; cloud: the default chain
+        (and AWS_ENDPOINT_URL if set), nothing from .local/."""
         import boto3
         from botocore.config import Config
 
@@ -158,7 +335,15 @@ class Settings(BaseSettings):
             "login_timeout": 30,
             "network_timeout": self.snowflake_network_timeout,
         }
-        if self.snowflake_private_key_path:
+        if self.mode == "cloud" and not (self.snowflake_private_key_path or self.snowflake_token):
+            # never fall back to a password against a real account (require_complete() says so first)
+            raise ConfigurationError([_password_refused() if self.snowflake_password else
+                                      "Snowflake authentication: set SNOWFLAKE_PRIVATE_KEY_PATH or SNOWFLAKE_TOKEN"],
+                                     heading="Snowflake sign-in refused")
+        if self.snowflake_token and not self.snowflake_private_key_path:
+            args["authenticator"] = "PROGRAMMATIC_ACCESS_TOKEN"
+            args["token"] = self.snowflake_token
+        elif self.snowflake_private_key_path:
             from cryptography.hazmat.primitives import serialization
 
             key = serialization.load_pem_private_key(
@@ -189,6 +374,9 @@ class Settings(BaseSettings):
             if self.snowflake_private_key_path
             else "",
             "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": self.snowflake_private_key_passphrase or "",
+            # profiles.yml: authenticator/token are empty unless a programmatic access token is used
+            "SNOWFLAKE_AUTHENTICATOR": "programmatic_access_token" if conn.get("token") else "",
+            "SNOWFLAKE_TOKEN": conn.get("token", ""),
             "SNOWFLAKE_ROLE": conn.get("role", ""),
             "SNOWFLAKE_WAREHOUSE": conn.get("warehouse", ""),
             "SNOWFLAKE_HOST": conn.get("host", ""),

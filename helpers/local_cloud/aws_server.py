@@ -1,15 +1,21 @@
 """The local AWS: a moto server (IAM, STS, S3, Glue, CloudWatch Logs) that also *runs* Glue jobs.
 
-    python -m helpers.local_cloud.aws_server --port P --state-dir DIR
+    python -m helpers.local_cloud.aws_server --port P
 
 moto records `StartJobRun` and reports SUCCEEDED without running anything, and has no `UpdateJob`. Here a Python-shell job
-run does what AWS Glue does: it assumes the job's role (the role must trust glue.amazonaws.com),
-downloads the script from its ScriptLocation with the role's credentials, runs it with the run's
-arguments (`--JOB_NAME`, `--JOB_RUN_ID`, DefaultArguments merged with the run's Arguments), and
-ships stdout and stderr to CloudWatch Logs (/aws-glue/python-jobs/output and .../error, stream =
-run id). The run is RUNNING until the script exits, then SUCCEEDED or FAILED with an ErrorMessage,
-or TIMEOUT. So the pipeline code polls and reads logs exactly as it does against real Glue.
-`UpdateJob` replaces a job's definition, as in Glue.
+run does what AWS Glue does: it assumes the job's role (the role must trust glue.amazonaws.com and,
+with PIPELINE_LOCAL_IAM_PROPAGATION_SECONDS set, have propagated; otherwise the run FAILS with Glue's
+"Service is unable to assume role <arn>. Please verify role's TrustPolicy"), downloads the script
+from its ScriptLocation with the role's credentials, runs it with the run's arguments (`--JOB_NAME`,
+`--JOB_RUN_ID`, DefaultArguments merged with the run's Arguments), and ships stdout and stderr to
+CloudWatch Logs (/aws-glue/python-jobs/output and .../error, stream = run id) through the Logs API,
+signed with the role's session credentials: a role that may not write them gets no logs (the run's
+output and the denial then go to this server's own log, aws.log). The run is RUNNING until the
+script exits, then SUCCEEDED or FAILED with an ErrorMessage, or TIMEOUT. So the pipeline code polls
+and reads logs exactly as it does against real Glue. `UpdateJob` replaces a job's definition, as in Glue.
+
+Access control moto lacks (iam:PassRole, Glue/Logs resource ARNs, IAM propagation delay) is added
+by aws_access.py.
 """
 
 from __future__ import annotations
@@ -24,8 +30,14 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
+from helpers.local_cloud import aws_access
+
 GLUE_OUTPUT_LOG_GROUP = "/aws-glue/python-jobs/output"
 GLUE_ERROR_LOG_GROUP = "/aws-glue/python-jobs/error"
+
+
+class GlueCannotAssumeRole(Exception):
+    pass
 
 
 def _glue_trusts_service(role: Any) -> bool:
@@ -41,18 +53,63 @@ def _glue_trusts_service(role: Any) -> bool:
     return False
 
 
-def _ship_logs(account_id: str, region: str, run_id: str, stdout: str, stderr: str) -> None:
-    from moto.logs.models import logs_backends
+def _role_unassumable(role_arn: str) -> str:
+    """Glue's text for a role it cannot assume (the message Glue gives for a role whose trust
+    policy does not let the service in, or that IAM has not propagated yet)."""
+    return f"Service is unable to assume role {role_arn}. Please verify role's TrustPolicy"
 
-    logs = logs_backends[account_id][region]
+
+def _log_batches(lines: list[str], now: int) -> list[list[dict[str, Any]]]:
+    """PutLogEvents quotas: at most 10,000 events and 1,048,576 bytes (message + 26 each) a call."""
+    batches: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for line in lines:
+        line = line[:262_000]  # one event's maximum is 256 KB
+        cost = len(line.encode()) + 26
+        if batches[-1] and (len(batches[-1]) >= 10_000 or size + cost > 1_000_000):
+            batches.append([])
+            size = 0
+        batches[-1].append({"timestamp": now, "message": line})
+        size += cost
+    return [b for b in batches if b]
+
+
+def _ship_logs(endpoint: str, region: str, creds: dict[str, str], run_id: str, stdout: str, stderr: str) -> None:
+    """Write the run's output like Glue does: through the CloudWatch Logs API, signed with the job
+    role's session credentials, so the role's logs permissions decide whether the logs exist.
+    What the role may not write is lost (as on Glue); the local server's own log (aws.log) keeps
+    it, with the denial, so a developer can still read it."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    logs = boto3.client(
+        "logs",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=creds["AWS_SESSION_TOKEN"],
+    )
     now = int(time.time() * 1000)
     for group, text in ((GLUE_OUTPUT_LOG_GROUP, stdout), (GLUE_ERROR_LOG_GROUP, stderr)):
-        if group not in logs.groups:
-            logs.create_log_group(group, {})
-        logs.create_log_stream(group, run_id)
-        events = [{"timestamp": now, "message": line} for line in text.splitlines() if line.strip()]
-        if events:
-            logs.put_log_events(group, run_id, events)
+        try:
+            try:
+                logs.create_log_group(logGroupName=group)
+            except ClientError as e:  # exists already, or the role may not create it: try the stream
+                if e.response["Error"]["Code"] not in {"ResourceAlreadyExistsException", "AccessDeniedException"}:
+                    raise
+            try:
+                logs.create_log_stream(logGroupName=group, logStreamName=run_id)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
+            lines = [line for line in text.splitlines() if line.strip()]
+            for batch in _log_batches(lines, now):
+                logs.put_log_events(logGroupName=group, logStreamName=run_id, logEvents=batch)
+        except ClientError as e:
+            err = e.response["Error"]
+            print(f"glue run {run_id}: its role could not write {group}/{run_id}: {err['Code']}: {err.get('Message')}", flush=True)
+            for line in text.splitlines():
+                print(f"glue run {run_id} {group}: {line}", flush=True)
 
 
 def _execute(job: Any, run: Any, endpoint: str) -> None:
@@ -64,14 +121,13 @@ def _execute(job: Any, run: Any, endpoint: str) -> None:
     account_id, region = job.backend.account_id, job.backend.region_name
     started = time.time()
     stdout, stderr = "", ""
+    creds: dict[str, str] | None = None
     try:
         iam = iam_backends[account_id]["aws"]
         role_arn = job.role if job.role.startswith("arn:") else iam.get_role(job.role).arn
         role = iam.get_role_by_arn(role_arn)
-        if not _glue_trusts_service(role):
-            raise RuntimeError(
-                f"Glue could not assume role {role_arn}: its trust policy does not allow glue.amazonaws.com"
-            )
+        if not _glue_trusts_service(role) or aws_access.role_not_yet_propagated(role):
+            raise GlueCannotAssumeRole(_role_unassumable(role_arn))
         session = sts_backends[account_id]["aws"].assume_role(
             region_name=region,
             role_session_name="GlueJobRunnerSession",
@@ -130,13 +186,19 @@ def _execute(job: Any, run: Any, endpoint: str) -> None:
         stdout = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         stderr = (e.stderr or b"").decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
         run.local_state, run.local_error = "TIMEOUT", f"Job run timed out after {e.timeout} seconds"
+    except GlueCannotAssumeRole as e:  # Glue reports it on the run; with no session, no logs either
+        run.local_state, run.local_error = "FAILED", str(e)
+        print(f"glue run {run.job_run_id} ({job.name}): FAILED: {e}", flush=True)
     except Exception as e:  # noqa: BLE001 - recorded on the run, as Glue does
         run.local_state, run.local_error = "FAILED", f"{type(e).__name__}: {e}"
         stderr += f"\n{run.local_error}"
     finally:
         run.execution_seconds = int(time.time() - started)
         try:
-            _ship_logs(account_id, region, run.job_run_id, stdout, stderr)
+            if creds is not None:
+                _ship_logs(endpoint, region, creds, run.job_run_id, stdout, stderr)
+        except Exception as e:  # noqa: BLE001 - the run's outcome stands; say why its logs are missing
+            print(f"glue run {run.job_run_id}: shipping its logs failed: {type(e).__name__}: {e}", flush=True)
         finally:
             run.done.set()
 
@@ -223,6 +285,7 @@ def main() -> None:
     endpoint = f"http://{args.host}:{args.port}"
     os.environ["MOTO_PORT"] = str(args.port)
     _patch_glue(endpoint)
+    aws_access.install()
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import run_simple

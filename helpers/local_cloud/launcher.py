@@ -139,6 +139,9 @@ class LocalCloud:
             fresh_aws = aws is None
             if fresh_aws:
                 self._stop("aws")
+                # the child inherits os.environ, so PIPELINE_LOCAL_IAM_PROPAGATION_SECONDS (IAM's
+                # propagation delay, off by default; see aws_access.py) reaches the server. A server
+                # that is already running keeps the setting it was started with: `local down` first.
                 aws = self._start("aws", ["-m", "helpers.local_cloud.aws_server", "--port", "{port}"])
                 self._bootstrap_aws(aws["url"])
             assert aws is not None

@@ -17,8 +17,11 @@ with `helpers.teardown` at the end.
 
 What moto cannot check (so these tests cannot either; tests/unit/test_iam_policies.py checks the
 policy text instead): the `s3:prefix` condition on ListBucket (moto lists everything), a MISSING
-external id on AssumeRole (see the xfail below), Glue/Logs resource ARNs, iam:PassRole, and
-AssumeRole on a role trusted by a service principal (moto answers HTTP 500, not AccessDenied).
+external id on AssumeRole (see the xfail below), and AssumeRole on a role trusted by a service
+principal (moto answers HTTP 500, not AccessDenied). Glue/Logs resource ARNs and iam:PassRole are
+checked by the local AWS itself (helpers/local_cloud/aws_access.py): the probe below tries the Glue
+role's logs permissions on other log groups, and tests/integration/test_local_aws_strictness.py
+covers PassRole.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from botocore.exceptions import ClientError
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 bucket, script_key = args["--bucket"], args["--script_key"]
 data, quarantine = args["--data_prefix"], args["--quarantine_prefix"]
-s3, iam = boto3.client("s3"), boto3.client("iam")
+s3, iam, logs = boto3.client("s3"), boto3.client("iam"), boto3.client("logs")
 results = {}
 
 
@@ -84,9 +87,23 @@ attempt("grant itself more (iam:PutRolePolicy)", lambda: iam.put_role_policy(
     RoleName=args["--role_name"], PolicyName="escalate",
     PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "*", "Resource": "*"}]})))
+def write_own_log_group():
+    try:
+        logs.create_log_group(logGroupName="/aws-glue/python-jobs/output")
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.create_log_stream(logGroupName="/aws-glue/python-jobs/output", logStreamName=args["--JOB_RUN_ID"] + "-probe")
+
+
+attempt("write its own log group", write_own_log_group)
+attempt("create another log group", lambda: logs.create_log_group(logGroupName="/lp-probe/other"))
+attempt("write another log group", lambda: logs.put_log_events(
+    logGroupName="/aws/lambda/other", logStreamName="s", logEvents=[{"timestamp": 0, "message": "x"}]))
+attempt("read its own logs", lambda: logs.get_log_events(
+    logGroupName="/aws-glue/python-jobs/output", logStreamName=args["--JOB_RUN_ID"] + "-probe"))
 print(json.dumps({"event": "probe", "results": results}))
 '''
-GLUE_ALLOWED = ("get own script", "put data prefix", "put quarantine prefix", "get landed data")
+GLUE_ALLOWED = ("get own script", "put data prefix", "put quarantine prefix", "get landed data", "write its own log group")
 GLUE_DENIED = (
     "overwrite own script",
     "put another scripts/ key",
@@ -97,6 +114,10 @@ GLUE_DENIED = (
     "list all buckets",
     "grant itself more (iam:PutRolePolicy)",
 )
+# CloudWatch Logs, authorised on the log group/stream ARN (Service Authorization Reference,
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html):
+# the role may write /aws-glue/python-jobs/* only, and never read logs back.
+GLUE_LOGS_DENIED = ("create another log group", "write another log group", "read its own logs")
 
 
 def namespaced(tag: str, **overrides: Any) -> Settings:
@@ -368,6 +389,12 @@ def test_glue_role_can(lp, operation):
 @pytest.mark.parametrize("operation", GLUE_DENIED)
 def test_glue_role_cannot(lp, operation):
     assert lp["probe"][operation] == "AccessDenied"
+
+
+@pytest.mark.parametrize("operation", GLUE_LOGS_DENIED)
+def test_glue_role_cannot_touch_other_logs(lp, operation):
+    """CloudWatch Logs answers a denial with AccessDeniedException."""
+    assert lp["probe"][operation] == "AccessDeniedException"
 
 
 def test_the_denied_calls_changed_nothing(lp):

@@ -2,22 +2,31 @@
 
 No network beyond 127.0.0.1: HTTP sources come from a scripted http.server on a free loopback
 port, S3 is moto's in-process mock (a versioned bucket), and the retry backoff is patched to 0.
+Local source files are uploaded to s3://<bucket>/incoming/ and passed as s3:// URLs, as the pipeline
+does: a Glue worker cannot read the caller's disk, so the job refuses file:// URLs.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import hashlib
+import http.server
 import importlib.util
+import io
 import json
 import os
+import re
 import subprocess
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests import scripted_http
@@ -31,6 +40,8 @@ BUCKET = "countries-landing"
 KEY = "raw/countries/countries.ndjson"
 QPREFIX = "quarantine/countries/"
 RUN_ID = "jr_0123456789abcdef"
+SOURCE_KEY = "incoming/countries.json"
+SOURCE_URL = f"s3://{BUCKET}/{SOURCE_KEY}"
 
 # What Glue itself adds to a job run's argv; the script must ignore all of it.
 GLUE_EXTRA_ARGS = [
@@ -123,8 +134,10 @@ def run_job(ingest, capsys, source_url: str, *extra: str):
 
 
 def all_versions(s3) -> list[tuple[str, str]]:
+    """Every version the job could have written (the sources the tests upload to incoming/ aside)."""
     listing = s3.list_object_versions(Bucket=BUCKET)
-    return sorted((v["Key"], v["VersionId"]) for v in listing.get("Versions", []))
+    return sorted((v["Key"], v["VersionId"]) for v in listing.get("Versions", [])
+                  if not v["Key"].startswith("incoming/"))
 
 
 def read_lines(s3, key: str) -> list[str]:
@@ -137,17 +150,13 @@ def compact(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def file_url(path: Path) -> str:
-    return path.resolve().as_uri()
-
-
-def write_source(tmp_path: Path, content) -> str:
-    path = tmp_path / "countries.json"
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
-    return file_url(path)
+def write_source(s3, content=None) -> str:
+    """Upload a source (bytes, or a value as JSON; default: the fixture) to s3://BUCKET/incoming/."""
+    body = FIXTURE.read_bytes() if content is None else content
+    if not isinstance(body, bytes):
+        body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    s3.put_object(Bucket=BUCKET, Key=SOURCE_KEY, Body=body)
+    return SOURCE_URL
 
 
 def failure_of(out: str) -> dict:
@@ -193,8 +202,8 @@ def assert_landed_equals(s3, records, summary):
 # --------------------------------------------------------------------------------------------
 
 
-def test_fixture_file_url_lands_every_record(ingest, capsys, s3, fixture_bytes, fixture_records):
-    url = file_url(FIXTURE)
+def test_fixture_from_s3_lands_every_record(ingest, capsys, s3, fixture_bytes, fixture_records):
+    url = write_source(s3)
     rc, out, err = run_job(ingest, capsys, url)
 
     assert rc == 0, err
@@ -238,7 +247,7 @@ def test_fixture_over_http_with_explicit_run_id(ingest, capsys, s3, server, fixt
 
 
 def test_second_run_creates_a_new_version(ingest, capsys, s3):
-    url = file_url(FIXTURE)
+    url = write_source(s3)
     first = json.loads(run_job(ingest, capsys, url)[1])
     second = json.loads(run_job(ingest, capsys, url)[1])
     assert first["version_id"] != second["version_id"]
@@ -290,14 +299,70 @@ def test_persistent_5xx_gives_up_after_max_attempts(ingest, capsys, s3, server):
     assert "HTTP 503" in message and "3 attempt(s)" in message and url in message
 
 
+def _fetch(ingest, url, sleeps, max_attempts=4):
+    options = {"bucket": BUCKET, "max_bytes": 1000, "timeout_seconds": 5, "max_attempts": max_attempts}
+    with io.BytesIO() as sink:
+        ingest.fetch_to(url, sink, options, None, sleep=sleeps.append)
+        return sink.getvalue()
+
+
 def test_backoff_is_exponential(ingest, monkeypatch, server):
     monkeypatch.setattr(ingest, "RETRY_BASE_DELAY_SECONDS", 0.5)
     url = server.script("/down.json", Reply(500, b""))
     sleeps = []
-    with pytest.raises(ingest.IngestError):
-        ingest.fetch(url, max_bytes=1000, timeout=5, max_attempts=4, sleep=sleeps.append)
+    with pytest.raises(ingest.IngestError, match=r"gave up after 4 attempt\(s\)"):
+        _fetch(ingest, url, sleeps)
     assert sleeps == [0.5, 1.0, 2.0]
     assert server.hits["/down.json"] == 4
+
+
+@contextlib.contextmanager
+def serve_with_headers(*replies):
+    """A loopback server answering (status, headers) in order, then 200 '[1]' (scripted_http
+    sends no custom headers, and Retry-After is one)."""
+    pending = list(replies)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            status, headers = pending.pop(0) if pending else (200, {})
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": "3" if status == 200 else "0"}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(b"[1]" if status == 200 else b"")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/busy.json"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_retry_after_is_honoured_and_capped(ingest, monkeypatch, capsys):
+    monkeypatch.setattr(ingest, "RETRY_BASE_DELAY_SECONDS", 0.5)
+    sleeps = []
+    with serve_with_headers((503, {"Retry-After": "7"}), (429, {"Retry-After": "86400"}),
+                            (503, {"Retry-After": "soon"})) as url:
+        assert _fetch(ingest, url, sleeps) == b"[1]"
+    assert sleeps == [7.0, ingest.MAX_RETRY_AFTER_SECONDS, 2.0]  # a garbled header: the backoff
+    assert retry_lines(capsys.readouterr().err)[0] == f"retry 1/3: HTTP 503 Service Unavailable from {url}; sleeping 7s"
+
+
+def test_connection_refused_is_retried(ingest, capsys):
+    with socket.socket() as probe:  # a loopback port that nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sleeps = []
+    with pytest.raises(ingest.IngestError) as excinfo:
+        _fetch(ingest, f"http://127.0.0.1:{port}/countries.json", sleeps, max_attempts=2)
+    assert len(sleeps) == 1 and "network error" in str(excinfo.value)
+    assert "gave up after 2 attempt(s)" in str(excinfo.value)
+    assert retry_lines(capsys.readouterr().err)[0].startswith("retry 1/1: network error")
 
 
 def test_timeout_fails_naming_the_timeout(ingest, capsys, s3, server, fixture_bytes):
@@ -314,18 +379,28 @@ def test_timeout_fails_naming_the_timeout(ingest, capsys, s3, server, fixture_by
     assert "timed out after 0.2s" in message and url in message and "--timeout_seconds" in message
 
 
-def test_missing_local_file_fails_without_retry(ingest, capsys, s3, tmp_path):
-    url = file_url(tmp_path / "nope.json")
-    rc, out, err = run_job(ingest, capsys, url)
-    assert_failed_cleanly(rc, out, err, s3)
-    assert retry_lines(err) == []
-    assert url in error_line(err)
+def test_file_url_is_refused_naming_the_s3_fix(ingest, capsys, s3, tmp_path):
+    """A Glue job runs on an AWS-managed worker and sees only its own disk, so a file:// URL
+    names a file it cannot have. The job says so and names the fix, and writes nothing.
+    https://docs.aws.amazon.com/glue/latest/dg/add-job-python.html (the job's only local storage
+    is the worker's own /tmp)."""
+    path = tmp_path / "countries.json"
+    path.write_bytes(FIXTURE.read_bytes())  # the file exists on this machine; still refused
+    url = path.as_uri()
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
+    assert failure["stage"] == "download" and failure["source_bytes"] is None
+    assert failure["error"] == (
+        f"--source_url {url} is a local file, but a Glue worker cannot read the caller's disk. "
+        f"hint: upload the file to s3://{BUCKET}/incoming/ and pass s3://{BUCKET}/incoming/countries.json "
+        "as --source_url")
 
 
 def test_unsupported_scheme(ingest, capsys, s3):
     rc, out, err = run_job(ingest, capsys, "ftp://example.com/countries.json")
-    assert_failed_cleanly(rc, out, err, s3)
-    assert "http, https or file" in error_line(err)
+    failure = assert_failed_cleanly(rc, out, err, s3)
+    assert failure["stage"] == "download"
+    assert "the scheme must be http, https or s3" in error_line(err)
+    assert f"upload the file to s3://{BUCKET}/incoming/" in error_line(err)
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,7 +409,7 @@ def test_unsupported_scheme(ingest, capsys, s3):
 
 
 def test_not_json_names_the_position(ingest, capsys, s3, tmp_path):
-    url = write_source(tmp_path, b'[\n  {"cca3": "DEU"},\n  oops\n]\n')
+    url = write_source(s3, b'[\n  {"cca3": "DEU"},\n  oops\n]\n')
     rc, out, err = run_job(ingest, capsys, url)
     assert_failed_cleanly(rc, out, err, s3)
     message = error_line(err)
@@ -365,7 +440,7 @@ def test_truncated_json(ingest, capsys, s3, server, fixture_bytes):
 def test_empty_array_keeps_the_previous_landed_file(ingest, capsys, s3, tmp_path):
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"cca3":"OLD"}\n')
     before = all_versions(s3)
-    url = write_source(tmp_path, [])
+    url = write_source(s3, [])
     rc, out, err = run_job(ingest, capsys, url)
     assert_failed_cleanly(rc, out, err, s3, before)
     message = error_line(err)
@@ -374,7 +449,7 @@ def test_empty_array_keeps_the_previous_landed_file(ingest, capsys, s3, tmp_path
 
 
 def test_object_instead_of_array(ingest, capsys, s3, tmp_path, fixture_records):
-    url = write_source(tmp_path, {"countries": fixture_records[:2]})
+    url = write_source(s3, {"countries": fixture_records[:2]})
     rc, out, err = run_job(ingest, capsys, url)
     assert_failed_cleanly(rc, out, err, s3)
     message = error_line(err)
@@ -383,14 +458,14 @@ def test_object_instead_of_array(ingest, capsys, s3, tmp_path, fixture_records):
 
 
 def test_scalar_instead_of_array(ingest, capsys, s3, tmp_path):
-    url = write_source(tmp_path, b'"hello"')
+    url = write_source(s3, b'"hello"')
     rc, out, err = run_job(ingest, capsys, url)
     assert_failed_cleanly(rc, out, err, s3)
     assert "is a JSON string, but a JSON array of country objects is expected" in error_line(err)
 
 
 def test_nan_is_not_json(ingest, capsys, s3, tmp_path):
-    url = write_source(tmp_path, b'[{"name":{"common":"X"},"cca3":"XXX","continents":["Asia"],"area":NaN}]')
+    url = write_source(s3, b'[{"name":{"common":"X"},"cca3":"XXX","continents":["Asia"],"area":NaN}]')
     rc, out, err = run_job(ingest, capsys, url)
     assert_failed_cleanly(rc, out, err, s3)
     assert "NaN" in error_line(err)
@@ -398,7 +473,7 @@ def test_nan_is_not_json(ingest, capsys, s3, tmp_path):
 
 def test_invalid_utf8_names_the_byte_offset(ingest, capsys, s3, tmp_path):
     raw = '[{"name": {"common": "Curaçao"}}]'.encode("utf-8").replace("ç".encode("utf-8"), b"\xe7")
-    url = write_source(tmp_path, raw)
+    url = write_source(s3, raw)
     rc, out, err = run_job(ingest, capsys, url)
     assert_failed_cleanly(rc, out, err, s3)
     message = error_line(err)
@@ -424,20 +499,19 @@ def test_larger_than_max_bytes_without_content_length(ingest, capsys, s3, server
 
 
 def test_larger_than_max_bytes_from_file(ingest, capsys, s3):
-    rc, out, err = run_job(ingest, capsys, file_url(FIXTURE), "--max_bytes", "4096")
+    rc, out, err = run_job(ingest, capsys, write_source(s3), "--max_bytes", "4096")
     assert_failed_cleanly(rc, out, err, s3)
     assert "larger than max_bytes=4096" in error_line(err)
 
 
 def test_exactly_max_bytes_is_accepted(ingest, capsys, s3, fixture_bytes):
-    rc, out, err = run_job(ingest, capsys, file_url(FIXTURE), "--max_bytes", str(len(fixture_bytes)))
+    rc, out, err = run_job(ingest, capsys, write_source(s3), "--max_bytes", str(len(fixture_bytes)))
     assert rc == 0, err
 
 
 def test_size_cap_stops_reading_early(ingest):
+    """The cap holds while reading, whatever the source declared (http Content-Length, S3 ContentLength)."""
     class EndlessBody:
-        headers: dict = {}
-
         def __init__(self):
             self.served = 0
 
@@ -447,7 +521,7 @@ def test_size_cap_stops_reading_early(ingest):
 
     body = EndlessBody()
     with pytest.raises(ingest.IngestError, match="larger than max_bytes=200000"):
-        ingest._read_capped(body, "http://example.invalid/x", 200_000)
+        ingest.copy_capped(body.read, "s3://b/incoming/x", 200_000, io.BytesIO())
     assert body.served == 200_001
 
 
@@ -469,7 +543,7 @@ def test_bad_records_are_quarantined_and_the_rest_load(ingest, capsys, s3, tmp_p
     records.insert(15, 42)                                # not an object
     records[16]["name"]["common"] = ""                    # NZL (shifted by the insert)
     records.append(copy.deepcopy(fixture_records[8]))     # DEU again, valid this time
-    url = write_source(tmp_path, records)
+    url = write_source(s3, records)
 
     rc, out, err = run_job(ingest, capsys, url)
     assert rc == 0, err
@@ -520,21 +594,25 @@ def test_bad_records_are_quarantined_and_the_rest_load(ingest, capsys, s3, tmp_p
     assert s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"]["records"] == "12"
 
 
+def validate_record(ingest, record):
+    return [message for _code, message in ingest.record_problems(record)]
+
+
 def test_several_reasons_on_one_record(ingest):
-    assert ingest.validate_record({"name": "Nowhere", "population": "1", "area": None}) == [
+    assert validate_record(ingest, {"name": "Nowhere", "population": "1", "area": None}) == [
         "name is a JSON string, not an object with name.common",
         "missing cca3",
         "missing continents",
         "population is a JSON string, not an integer",
         "area is a JSON null, not a number",
     ]
-    assert ingest.validate_record({"name": {"common": "X"}, "cca3": "XXX", "continents": []}) == [
+    assert validate_record(ingest, {"name": {"common": "X"}, "cca3": "XXX", "continents": []}) == [
         "continents is an empty list"
     ]
-    assert ingest.validate_record({"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia", 7]}) == [
+    assert validate_record(ingest, {"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia", 7]}) == [
         "continents has an element that is not a non-empty string"
     ]
-    assert ingest.validate_record({"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia"],
+    assert validate_record(ingest, {"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia"],
                                    "population": 0, "area": 0.44}) == []
 
 
@@ -543,7 +621,7 @@ def test_duplicate_cca3_second_is_quarantined(ingest, capsys, s3, tmp_path, fixt
     duplicate = copy.deepcopy(records[1])
     duplicate["name"]["common"] = "Antarctica (again)"
     records.append(duplicate)
-    url = write_source(tmp_path, records)
+    url = write_source(s3, records)
 
     rc, out, err = run_job(ingest, capsys, url)
     assert rc == 0, err
@@ -560,7 +638,7 @@ def test_duplicate_cca3_second_is_quarantined(ingest, capsys, s3, tmp_path, fixt
 def test_unknown_new_field_is_kept(ingest, capsys, s3, tmp_path, fixture_records):
     records = copy.deepcopy(fixture_records[:3])
     records[1]["newField"] = {"addedIn": "v3.2", "values": [1, 2.5, None, "ü"]}
-    url = write_source(tmp_path, records)
+    url = write_source(s3, records)
     rc, out, err = run_job(ingest, capsys, url)
     assert rc == 0, err
     summary = json.loads(out)
@@ -575,7 +653,7 @@ def test_zero_valid_records_keeps_the_landed_file_and_quarantines_all(ingest, ca
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"cca3":"OLD"}\n')
     landed_before = all_versions(s3)
     records = [{"cca3": "AAA"}, "text", {"name": {"common": "B"}}]
-    url = write_source(tmp_path, records)
+    url = write_source(s3, records)
     rc, out, err = run_job(ingest, capsys, url)
     assert rc == 1 and "Traceback" not in err
     failure = failure_of(out)
@@ -599,7 +677,7 @@ def test_zero_valid_records_keeps_the_landed_file_and_quarantines_all(ingest, ca
 
 
 def test_missing_bucket_names_bucket_key_and_error_code(ingest, capsys, s3):
-    argv = job_argv(file_url(FIXTURE))
+    argv = job_argv(write_source(s3))  # the source is readable; the landing bucket does not exist
     argv[argv.index(BUCKET)] = "no-such-bucket"
     rc = ingest.main(argv)
     out, err = capsys.readouterr()
@@ -631,7 +709,7 @@ def test_argument_parsing_ignores_glue_args_and_applies_defaults(ingest):
 
 
 def test_argument_parsing_optional_values_and_equals_form(ingest):
-    argv = ["x.py", "--bucket=b", "--key", "k", "--quarantine_prefix", "q/", "--source_url", "file:///a",
+    argv = ["x.py", "--bucket=b", "--key", "k", "--quarantine_prefix", "q/", "--source_url", "s3://b/incoming/a",
             "--max_bytes", "2048", "--timeout_seconds", "2.5", "--max_attempts=1", "--run_id", "r1",
             "--bucket", "b2"]
     options = ingest.parse_args(argv)
@@ -641,29 +719,30 @@ def test_argument_parsing_optional_values_and_equals_form(ingest):
 
 
 def test_run_id_defaults_to_manual_without_glue(ingest):
-    argv = ["x.py", "--source_url", "file:///a", "--bucket", "b", "--key", "k", "--quarantine_prefix", "q/"]
+    argv = ["x.py", "--source_url", "s3://b/incoming/a", "--bucket", "b", "--key", "k", "--quarantine_prefix", "q/"]
     assert ingest.parse_args(argv)["run_id"] == "manual"
 
 
-def test_get_resolved_options_semantics(ingest):
-    resolved = ingest.get_resolved_options(["x.py", *GLUE_EXTRA_ARGS, "--bucket", "b"], ["bucket"])
-    assert resolved["bucket"] == "b"
-    assert resolved["JOB_RUN_ID"] == RUN_ID
-    assert "job-bookmark-option" not in resolved and "scriptLocation" not in resolved
-    with pytest.raises(ingest.IngestError, match=r"--key") as excinfo:
-        ingest.get_resolved_options(["x.py", *GLUE_EXTRA_ARGS, "--bucket", "b"], ["bucket", "key"])
-    assert "--bucket" not in str(excinfo.value)
+def test_missing_arguments_are_named_and_glue_args_ignored(ingest):
+    with pytest.raises(ingest.IngestError) as excinfo:
+        ingest.parse_args(["x.py", *GLUE_EXTRA_ARGS, "--bucket", "b", "--source_url", SOURCE_URL])
+    assert str(excinfo.value).startswith("missing required job argument(s): --key, --quarantine_prefix;")
+    # no prefix matching: Glue's --job-bookmark-option must not be taken for anything of ours
+    with pytest.raises(ingest.IngestError, match="--key"):
+        ingest.parse_args(["x.py", "--ke", "k", "--bucket", "b", "--source_url", SOURCE_URL, "--quarantine_prefix", "q"])
+    with pytest.raises(ingest.IngestError, match="--max_bytes: expected one argument"):
+        ingest.parse_args(job_argv(SOURCE_URL, "--max_bytes"))
 
 
 @pytest.mark.parametrize("name, value", [("max_bytes", "abc"), ("max_bytes", "0"), ("timeout_seconds", "-1"),
                                          ("max_attempts", "1.5"), ("timeout_seconds", "nan")])
 def test_bad_optional_numbers_are_rejected(ingest, name, value):
     with pytest.raises(ingest.IngestError, match=f"--{name}"):
-        ingest.parse_args(job_argv("file:///a", f"--{name}", value))
+        ingest.parse_args(job_argv(SOURCE_URL, f"--{name}", value))
 
 
 def test_main_missing_argument_names_it_and_writes_nothing(ingest, capsys, s3):
-    argv = [a for a in job_argv(file_url(FIXTURE))]
+    argv = [a for a in job_argv(write_source(s3))]
     i = argv.index("--quarantine_prefix")
     del argv[i:i + 2]
     rc = ingest.main(argv)
@@ -705,8 +784,8 @@ def test_subprocess_missing_argument(tmp_path):
     assert result.stderr.startswith("ERROR: missing required job argument(s): --bucket, --quarantine_prefix")
 
 
-def test_subprocess_bad_json_fails_before_touching_s3(tmp_path):
-    url = write_source(tmp_path, b'[{"cca3": "DEU",}]')
+def test_subprocess_bad_json_fails_before_touching_s3(tmp_path, server):
+    url = server.script("/bad.json", Reply(200, b'[{"cca3": "DEU",}]'))
     result = _run_script(tmp_path, "--source_url", url, "--bucket", BUCKET, "--key", KEY,
                          "--quarantine_prefix", QPREFIX)
     assert result.returncode == 1
@@ -717,9 +796,10 @@ def test_subprocess_bad_json_fails_before_touching_s3(tmp_path):
     assert "127.0.0.1:9" not in result.stderr and "S3" not in result.stderr
 
 
-def test_subprocess_s3_endpoint_comes_from_aws_endpoint_url(tmp_path):
+def test_subprocess_s3_endpoint_comes_from_aws_endpoint_url(tmp_path, server, fixture_bytes):
     """The control for the test above: a valid source does reach S3 at AWS_ENDPOINT_URL and fails loudly."""
-    result = _run_script(tmp_path, "--source_url", file_url(FIXTURE), "--bucket", BUCKET, "--key", KEY,
+    url = server.script("/countries.json", Reply(200, fixture_bytes))
+    result = _run_script(tmp_path, "--source_url", url, "--bucket", BUCKET, "--key", KEY,
                          "--quarantine_prefix", QPREFIX)
     assert result.returncode == 1
     assert json.loads(result.stdout)["event"] == "ingest_failed"
@@ -729,16 +809,24 @@ def test_subprocess_s3_endpoint_comes_from_aws_endpoint_url(tmp_path):
     assert "127.0.0.1:9" in message
 
 
-def test_script_is_glue_python39_source_without_local_branching():
-    source = SCRIPT.read_text(encoding="utf-8")
-    ast.parse(source, feature_version=(3, 9))  # e.g. no match statement
-    tree = ast.parse(source)
+def test_script_imports_only_the_standard_library_and_its_declared_glue_modules(ingest):
+    """Glue's Python shell 3.9 runs the script with the standard library and the preloaded
+    libraries only (anything else needs --additional-python-modules, a pip install per run):
+    https://docs.aws.amazon.com/glue/latest/dg/add-job-python.html#python-shell-supported-library
+    The script declares what it needs from that list; the declaration must be exactly what it imports."""
+    tree = ast.parse(SCRIPT.read_text(encoding="utf-8"))
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                  and node.module}
-    assert "requests" not in imported
-    assert imported <= set(sys.stdlib_module_names) | {"boto3", "botocore", "awsglue", "__future__"}
+    assert ingest.GLUE_PROVIDED_MODULES == ("boto3", "botocore", "urllib3")
+    assert imported - set(sys.stdlib_module_names) == set(ingest.GLUE_PROVIDED_MODULES)
+    assert not imported & {"tomllib"}  # standard library, but only from Python 3.11
+
+
+def test_script_is_glue_python39_source_without_local_branching():
+    source = SCRIPT.read_text(encoding="utf-8")
+    ast.parse(source, feature_version=(3, 9))  # e.g. no match statement
     for marker in ("endpoint_url", "localhost", "127.0.0.1", "os.environ", "getenv"):
         assert marker not in source
     assert "from __future__ import annotations" in source
@@ -751,7 +839,7 @@ def test_script_is_glue_python39_source_without_local_branching():
 
 
 def test_unchanged_source_is_not_written_again(ingest, capsys, s3, fixture_bytes):
-    url = file_url(FIXTURE)
+    url = write_source(s3)
     first = json.loads(run_job(ingest, capsys, url)[1])
     versions = all_versions(s3)
     rc, out, err = run_job(ingest, capsys, url, "--skip_if_sha256", first["source_sha256"].upper())
@@ -766,7 +854,7 @@ def test_unchanged_source_is_not_written_again(ingest, capsys, s3, fixture_bytes
 
 
 def test_changed_source_is_written_despite_skip_if_sha256(ingest, capsys, s3):
-    rc, out, err = run_job(ingest, capsys, file_url(FIXTURE), "--skip_if_sha256", "0" * 64)
+    rc, out, err = run_job(ingest, capsys, write_source(s3), "--skip_if_sha256", "0" * 64)
     assert rc == 0, err
     summary = json.loads(out)
     assert summary["unchanged"] is False and summary["version_id"]
@@ -781,7 +869,7 @@ def test_failure_summary_says_what_is_known(ingest, capsys, s3, server, tmp_path
     assert "HTTP 404" in failure["error"]
 
     raw = b'[{"cca3": "DEU"}, oops]'
-    failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(tmp_path, raw)), s3)
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(s3, raw)), s3)
     assert (failure["stage"], failure["received"], failure["quarantined"]) == ("parse", None, 0)
     assert failure["source_sha256"] == hashlib.sha256(raw).hexdigest() and failure["source_bytes"] == len(raw)
 
@@ -796,13 +884,16 @@ def test_streaming_parse_across_tiny_buffers_equals_json_loads(ingest, monkeypat
     monkeypatch.setattr(ingest, "PARSE_CHUNK_CHARS", 7)  # every element spans many buffer refills
     path = tmp_path / "c.json"
     path.write_bytes(b" \n" + fixture_bytes.replace(b"},", b"} ,\n ") + b"\n")
-    assert list(ingest.iter_json_array(str(path), "file:///c.json", path.stat().st_size)) == fixture_records
+    assert list(ingest.iter_json_array(str(path), "s3://b/c.json", path.stat().st_size)) == fixture_records
     path.write_bytes(b"[1, 23456789, true, null, \"\xc3\xbc\\u00fc\", 1.5e3]")
     assert list(ingest.iter_json_array(str(path), "u", path.stat().st_size)) == [1, 23456789, True, None,
                                                                                  "üü", 1500.0]
     size, sha, problem = ingest.hash_and_check_utf8(str(path))
     assert (size, sha, problem) == (path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest(), None)
-    for bad in (b'[{"a": 1}, oops]', b'[{"a": 1},]', b'[{"a": 1}] x', b'[{"a": 1} {"b": 2}]', b'[{"a": "x'):
+    # array, object and scalar top levels alike: the streaming parser words every error as json.loads
+    for bad in (b'[{"a": 1}, oops]', b'[{"a": 1},]', b'[{"a": 1}] x', b'[{"a": 1} {"b": 2}]', b'[{"a": "x',
+                b'{"a" 1}', b'{"a": 1,}', b'{1: 2}', b'{"a": [1, 2] "b": 3}', b'{"a": 1} x', b'"abc" x',
+                b'', b'  ', b'[', b'{', b'[1 2]', b'tru', b'<!DOCTYPE html>'):
         path.write_bytes(bad)
         with pytest.raises(json.JSONDecodeError) as expected:
             json.loads(bad.decode())
@@ -812,10 +903,26 @@ def test_streaming_parse_across_tiny_buffers_equals_json_loads(ingest, monkeypat
         assert f"{e.msg} at line {e.lineno}, column {e.colno} (char {e.pos}, byte {e.pos})" in str(got.value)
 
 
+def test_non_array_top_levels_are_described_by_the_streaming_parser(ingest, monkeypatch, tmp_path):
+    monkeypatch.setattr(ingest, "PARSE_CHUNK_CHARS", 5)  # an object much larger than the buffer
+    path = tmp_path / "c.json"
+    cases = {b'{"countries": [{"cca3": "DEU"}], "meta": {"n": 1}, "a": 1, "b": 2, "c": 3, "d": 4}':
+             "object with 6 key(s) (countries, meta, a, b, c)", b" {} ": "empty object", b"42": "number",
+             b'"hello"': "string", b"null": "null", b"true": "boolean", b"[]": None}
+    for body, what in cases.items():
+        path.write_bytes(body)
+        with pytest.raises(ingest.IngestError) as got:
+            list(ingest.iter_json_array(str(path), "u", len(body)))
+        if what is None:
+            assert "has 0 records" in str(got.value)
+        else:
+            assert str(got.value).startswith(f"top level of source u is a JSON {what}, but a JSON array")
+
+
 def test_large_output_is_uploaded_in_parts(ingest, capsys, s3, monkeypatch, fixture_records):
     monkeypatch.setattr(ingest, "MULTIPART_THRESHOLD_BYTES", 1000)
     monkeypatch.setattr(ingest, "MULTIPART_PART_BYTES", 5 * 1024 * 1024)  # S3's minimum part size
-    rc, out, err = run_job(ingest, capsys, file_url(FIXTURE))
+    rc, out, err = run_job(ingest, capsys, write_source(s3))
     assert rc == 0, err
     summary = json.loads(out)
     head = s3.head_object(Bucket=BUCKET, Key=KEY)
@@ -828,7 +935,7 @@ def test_code_pattern_replaces_the_iso_rule(ingest, capsys, s3, tmp_path, fixtur
     records = copy.deepcopy(fixture_records[:3])
     records[1]["cca3"] = "ATA0000001"
     records[2]["cca3"] = "bad"
-    url = write_source(tmp_path, records)
+    url = write_source(s3, records)
     rc, out, err = run_job(ingest, capsys, url, "--code_pattern", "[A-Z]{3}([0-9]{7})?")
     assert rc == 0, err
     summary = json.loads(out)
@@ -837,3 +944,155 @@ def test_code_pattern_replaces_the_iso_rule(ingest, capsys, s3, tmp_path, fixtur
     assert entry["reasons"] == ['cca3 does not match --code_pattern [A-Z]{3}([0-9]{7})? (got "bad")']
     with pytest.raises(ingest.IngestError, match="--code_pattern"):
         ingest.parse_args(job_argv(url, "--code_pattern", "[A-"))
+
+
+# --------------------------------------------------------------------------------------------
+# s3:// sources
+# --------------------------------------------------------------------------------------------
+
+
+def test_s3_source_is_read_with_the_jobs_client(ingest, capsys, s3, fixture_bytes, fixture_records):
+    url = write_source(s3)
+    rc, out, err = run_job(ingest, capsys, url)
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["source_url"] == url and summary["source_bytes"] == len(fixture_bytes)
+    assert summary["source_sha256"] == hashlib.sha256(fixture_bytes).hexdigest()
+    assert_landed_equals(s3, fixture_records, summary)
+    assert retry_lines(err) == []
+
+
+def test_s3_source_missing_key_names_bucket_key_and_hint(ingest, capsys, s3):
+    url = f"s3://{BUCKET}/incoming/nope.json"
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
+    assert failure["stage"] == "download"
+    assert failure["error"] == (
+        f"cannot read source {url} (bucket {BUCKET}, key incoming/nope.json): NoSuchKey "
+        "(The specified key does not exist.). hint: there is no such object; upload the file to "
+        f"s3://{BUCKET}/incoming/ first and pass its exact key")
+
+
+def test_s3_source_missing_bucket_names_it(ingest, capsys, s3):
+    url = "s3://no-such-source-bucket/incoming/countries.json"
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
+    assert failure["stage"] == "download"
+    message = failure["error"]
+    assert message.startswith(f"cannot read source {url} (bucket no-such-source-bucket, key "
+                              "incoming/countries.json): NoSuchBucket (")
+    assert message.endswith(f"hint: the bucket does not exist; upload the file to s3://{BUCKET}/incoming/ "
+                            f"and pass s3://{BUCKET}/incoming/<file>")
+
+
+def test_s3_source_access_denied_names_the_readable_prefix(ingest, capsys, s3):
+    """Real S3 answers 403 AccessDenied when the role may not read the object, and also for a
+    missing key when the role may not s3:ListBucket (then it never says NoSuchKey):
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions).
+    The in-process moto does not enforce IAM, so S3's answer is stubbed here."""
+    job_s3 = boto3.client("s3", region_name="us-east-1")
+    stubber = Stubber(job_s3)
+    stubber.add_client_error("get_object", service_error_code="AccessDenied", service_message="Access Denied",
+                             http_status_code=403, expected_params={"Bucket": BUCKET, "Key": "private/c.json"})
+    url = f"s3://{BUCKET}/private/c.json"
+    with stubber:
+        rc = ingest.main(job_argv(url), s3_client=job_s3)
+    out, err = capsys.readouterr()
+    failure = assert_failed_cleanly(rc, out, err, s3)
+    assert failure["stage"] == "download"
+    assert failure["error"] == (
+        f"cannot read source {url} (bucket {BUCKET}, key private/c.json): AccessDenied (Access Denied). "
+        f"hint: the Glue job's role may read only s3://{BUCKET}/incoming/*; upload the file there and pass "
+        f"s3://{BUCKET}/incoming/<file> (S3 also answers AccessDenied for a missing key when the role may "
+        "not list the bucket)")
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("url", ["s3://", f"s3://{BUCKET}", f"s3://{BUCKET}/"])
+def test_s3_source_must_name_an_object(ingest, capsys, s3, url):
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
+    assert failure["stage"] == "download"
+    assert failure["error"].startswith(f"--source_url {url} does not name an object; hint: pass s3://<bucket>/<key>")
+
+
+def test_s3_source_larger_than_max_bytes_is_refused_before_reading(ingest, capsys, s3, monkeypatch):
+    url = write_source(s3)
+    monkeypatch.setattr(ingest, "copy_capped", lambda *a: pytest.fail("the body must not be read"))
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, url, "--max_bytes", "4096"), s3)
+    assert failure["stage"] == "download"
+    assert failure["error"].startswith(
+        f"source {url} is larger than max_bytes=4096 (its ContentLength is {FIXTURE.stat().st_size}); stopped reading.")
+
+
+def test_s3_source_key_with_url_special_characters(ingest, capsys, s3, fixture_bytes):
+    key = "incoming/2026 run #1?.json"  # S3 keys are taken as they are, not URL-decoded
+    s3.put_object(Bucket=BUCKET, Key=key, Body=fixture_bytes)
+    rc, out, err = run_job(ingest, capsys, f"s3://{BUCKET}/{key}")
+    assert rc == 0, err
+    assert json.loads(out)["loaded"] == 20
+
+
+# --------------------------------------------------------------------------------------------
+# No traceback, whatever the input
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'[{"cca3": "DEU", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
+                                  b'{"a": ' + b"{\"a\": " * 100_000 + b"1" + b"}" * 100_001])
+def test_deeply_nested_json_is_a_clean_error(ingest, capsys, s3, body):
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(s3, body)), s3)
+    assert failure["stage"] == "parse"
+    assert "nests JSON arrays/objects too deeply to parse" in failure["error"]
+    assert "hint:" in failure["error"]
+
+
+def test_an_unexpected_error_is_one_error_line(ingest, capsys, s3, monkeypatch):
+    def broken(record, code_re=None):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(ingest, "record_problems", broken)
+    failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(s3)), s3)
+    assert failure["stage"] == "parse"
+    assert re.fullmatch(r"unexpected KeyError during stage parse at test_glue_ingest_script\.py:\d+: 'boom'\. "
+                        r"hint: this is a bug in the ingest job; report it with this line", failure["error"])
+
+
+# --------------------------------------------------------------------------------------------
+# Uploads: the transfer manager, and the VersionId of this run's own write
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [None, 1000])
+def test_version_id_is_this_runs_even_when_another_writer_follows(ingest, capsys, s3, monkeypatch, threshold):
+    """A concurrent writer lands a newer version right after the job's upload: the summary must
+    still name the job's own version, not whatever is latest (a head_object would see theirs)."""
+    if threshold:  # the multipart path: CompleteMultipartUpload's response carries the VersionId
+        monkeypatch.setattr(ingest, "MULTIPART_THRESHOLD_BYTES", threshold)
+        monkeypatch.setattr(ingest, "MULTIPART_PART_BYTES", 5 * 1024 * 1024)
+    url = write_source(s3)
+    job_s3 = boto3.client("s3", region_name="us-east-1")
+    other_writer = boto3.client("s3", region_name="us-east-1")
+
+    def race(**kwargs):
+        other_writer.put_object(Bucket=BUCKET, Key=KEY, Body=b'{"cca3":"NEW"}\n')
+
+    for op in ("PutObject", "CompleteMultipartUpload"):
+        job_s3.meta.events.register(f"after-call.s3.{op}", race)
+    rc = ingest.main(job_argv(url), s3_client=job_s3)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    summary = json.loads(out)
+    latest = s3.head_object(Bucket=BUCKET, Key=KEY)
+    assert latest["VersionId"] != summary["version_id"]
+    ours = s3.head_object(Bucket=BUCKET, Key=KEY, VersionId=summary["version_id"])
+    assert ours["Metadata"]["run-id"] == RUN_ID and ours["Metadata"]["records"] == "20"
+    assert ours["ETag"].endswith('-1"') == bool(threshold)  # multipart ETags end in -<parts>
+
+
+def test_unversioned_bucket_reports_no_version_id(ingest, capsys, s3):
+    s3.create_bucket(Bucket="plain-bucket")
+    argv = job_argv(write_source(s3))
+    argv[argv.index(BUCKET)] = "plain-bucket"
+    rc = ingest.main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert json.loads(out)["version_id"] is None
