@@ -40,9 +40,6 @@ SQL_DIR = warehouse.SQL_DIR
 STATE_SCHEMA = "AUDIT"  # per target database: the last successful load, see load_state()
 STATE_TABLE = "LOAD_STATE"
 UNCHANGED = "unchanged source"
-# where a local source file is uploaded so that the Glue job can read it (a Glue worker cannot read
-# the caller's disk); the job role may read this prefix (helpers/iam.py)
-INCOMING_PREFIX = "incoming/"
 
 Echo = Callable[[str], None]
 
@@ -141,7 +138,7 @@ class Pipeline:
         account_id = s.aws_client("sts").get_caller_identity()["Account"]
         return iam.Names(
             s.bucket, s.data_prefix, s.scripts_prefix, s.quarantine_prefix, s.aws_region, account_id,
-            incoming_prefix=INCOMING_PREFIX,
+            incoming_prefix=s.incoming_prefix,
         )
 
     # -- steps ---------------------------------------------------------------------------------
@@ -202,7 +199,7 @@ class Pipeline:
         path = Path(unquote(urlparse(source_url).path))
         if not path.is_file():
             raise FileNotFoundError(f"--source-url {source_url}: no such file {path}")
-        uploaded = storage.upload_source_file(s.aws_client("s3"), path, s.bucket, INCOMING_PREFIX)
+        uploaded = storage.upload_source_file(s.aws_client("s3"), path, s.bucket, s.incoming_prefix)
         return f"s3://{s.bucket}/{uploaded['key']}"
 
     def ingest(
@@ -229,7 +226,8 @@ class Pipeline:
             arguments["--skip_if_sha256"] = skip_if_sha256
         arguments.update(extra_arguments or {})
         return glue_job.run_job(
-            s.aws_client("glue"), s.aws_client("logs"), s.glue_job_name, arguments, timeout_s=timeout_s
+            s.aws_client("glue"), s.aws_client("logs"), s.glue_job_name, arguments, timeout_s=timeout_s,
+            echo=self.echo,
         )
 
     def sql_context(self, target: str, roles: iam.PipelineRoles | None = None) -> dict[str, Any]:
@@ -352,7 +350,8 @@ class Pipeline:
     def run(self, source_url: str | None = None, target: str = "dev", force: bool = False) -> RunReport:
         """The whole pipeline under the run lock. `force=True` reloads even an unchanged source."""
         s = self.settings
-        source_url = source_url or s.resolved_source_url
+        s.require_complete()  # every missing or refused setting named at once, before anything is created
+        source_url = s.check_source_url(source_url or s.resolved_source_url)
         report = RunReport(
             run_id=new_run_id(),
             target=target,

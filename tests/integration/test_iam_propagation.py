@@ -70,5 +70,5 @@ def test_a_first_run_on_a_fresh_account_waits_for_iam_and_succeeds(slow_iam_clou
     report = Pipeline(slow_iam_cloud, echo=said.append).run(target="dev")
     assert report.status == "succeeded"
     assert report.steps["validation"]["ok"]
-    waits = [line for line in said if "waiting for" in line.lower()]
+    waits = [line for line in said if "cannot assume the job role yet" in line or "waiting for AWS" in line]
     assert waits, "the run met the propagation delay without saying it waited"

@@ -37,7 +37,10 @@ def test_generator_is_deterministic_unique_and_valid(tmp_path):
     assert len(set(codes)) == n
     assert all(re.fullmatch(generator.CODE_PATTERN, c) for c in codes)
     ingest = _ingest()
-    valid, rejected = ingest.split_records(records, re.compile(generator.CODE_PATTERN))
+    valid, rejected = [], []
+    splitter = ingest.RecordSplitter(valid.append, rejected.append, re.compile(generator.CODE_PATTERN))
+    for record in records:
+        splitter.add(record)
     assert (len(valid), rejected) == (n, [])
 
 
