@@ -31,7 +31,7 @@ def _settings() -> Settings:
 
 @app.command()
 def run(
-    source_url: str = typer.Option(None, help="http(s):// or file:// URL of the countries JSON (default: the fixture locally, GitHub in cloud mode)"),
+    source_url: str = typer.Option(None, help="https:// or s3:// URL of the countries JSON (locally also http:// and file://, which is uploaded to s3://<bucket>/incoming/ for the Glue job); default: the fixture locally, GitHub in cloud mode"),
     target: str = typer.Option("dev", help="dbt target: dev or prod"),
     force: bool = typer.Option(False, "--force", help="reload and rebuild even if the source is unchanged"),
 ) -> None:
@@ -115,7 +115,14 @@ def teardown(
     from helpers.run_lock import RunLocked
     from helpers.teardown import TeardownFailed, teardown as do_teardown, what_teardown_deletes
 
+    from helpers.settings import ConfigurationError
+
     settings = _settings()
+    try:
+        settings.require_complete()
+    except ConfigurationError as e:
+        console.print(f"FAILED: {e}", style="bold red", markup=False)
+        raise typer.Exit(1) from None
     if settings.mode == "cloud" and not yes:
         listing = "\n".join(f"  - {item}" for item in what_teardown_deletes(settings))
         console.print(f"teardown will delete, in {settings.mode} mode:\n{listing}", markup=False)

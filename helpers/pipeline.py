@@ -413,7 +413,10 @@ class Pipeline:
                 job_run = self.ingest(glue_source, report.run_id, skip_if_sha256=skip_if)
             except glue_job.GlueJobFailed as e:
                 self._report_glue(report, e.run, job_state, landed)
-                raise glue_job.GlueJobFailed(self._ingest_failure_message(e, landed, target), run=e.run) from e
+                message = self._ingest_failure_message(e, landed, target)
+                if glue_source != source_url:
+                    message += f"\n(source {source_url}, uploaded for the Glue job as {glue_source})"
+                raise glue_job.GlueJobFailed(message, run=e.run) from e
             summary = self._report_glue(report, job_run, job_state, landed)
             report.steps["glue"]["waited_for_runs"] = waited
             if glue_source != source_url:
