@@ -189,6 +189,10 @@ class LocalWarehouse:
             r"DROP\s+(?:STORAGE\s+)?INTEGRATION\s+(IF\s+EXISTS\s+)?(\"[^\"]+\"|\w+)$", text, re.IGNORECASE
         ):
             return self.drop_integration(_ident(m.group(2)), bool(m.group(1)))
+        if m := re.match(
+            r"ALTER\s+SCHEMA\s+(IF\s+EXISTS\s+)?(\S+)\s+SWAP\s+WITH\s+(\S+)$", text, re.IGNORECASE
+        ):
+            return self.swap_schemas(conn, m.group(2), m.group(3), bool(m.group(1)))
         if m := re.match(r"DROP\s+DATABASE\s+(IF\s+EXISTS\s+)?(\"[^\"]+\"|\w+)$", text, re.IGNORECASE):
             return self.drop_database(conn, _ident(m.group(2)), bool(m.group(1)))
         if re.match(r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP(ORARY)?\s+)?STAGE\b", upper):
@@ -308,6 +312,28 @@ class LocalWarehouse:
                 self._require_integration(name)
             self.duck.cursor().execute(f"DELETE FROM {INTEGRATIONS_TABLE} WHERE name = ?", [name])
         return _values_sql(["status"], [(f"{name} successfully dropped.",)])
+
+    # -- schemas -------------------------------------------------------------------------------
+    def swap_schemas(self, conn: Any, first: str, second: str, if_exists: bool) -> str:
+        """ALTER SCHEMA ... SWAP WITH (helpers/local_cloud/schema_swap.py)."""
+        from helpers.local_cloud.schema_swap import swap_schemas
+
+        def split(name: str) -> tuple[str, str]:
+            parts = [_ident(p) for p in name.split(".")]
+            return (parts[0], parts[1]) if len(parts) == 2 else (_ident(conn.database or ""), parts[0])
+
+        (db_a, a), (db_b, b) = split(first), split(second)
+        if db_a != db_b:
+            raise ProgrammingError(
+                msg="SQL compilation error:\nALTER SCHEMA ... SWAP WITH needs two schemas of the same database "
+                    "(the local warehouse does not move schemas between databases)",
+                errno=2016, sqlstate="0A000",
+            )
+        with self._lock:
+            status = swap_schemas(self.duck, db_a, a, b, if_exists, extra_catalogs=(
+                (STAGE_FORMATS_TABLE, "database_name", "schema_name"),
+            ))
+        return _values_sql(["status"], [(status,)])
 
     # -- databases -----------------------------------------------------------------------------
     def drop_database(self, conn: Any, name: str, if_exists: bool) -> str:
