@@ -306,6 +306,9 @@ class Pipeline:
             )
         self._published = []
         with warehouse.connect(s, target) as conn:
+            # While layers are being swapped the target's last load is unknown: a run stopped mid-publish
+            # must be rebuilt by the next one, never skipped as "unchanged" over mixed layers.
+            warehouse.execute(conn, f"DROP TABLE IF EXISTS {s.database(target)}.{STATE_SCHEMA}.{STATE_TABLE}")
             statements = publish.publish(
                 conn, s.database(target),
                 on_statement=lambda sql: self._published.extend(publish.swapped_layers([sql])),

@@ -79,6 +79,9 @@ class CrashAfter:
     def __init__(self, n: int):
         self.n, self.sent = n, 0
 
+    def __getattr__(self, name: str) -> Any:  # everything but execute is the real module
+        return getattr(warehouse, name)
+
     def execute(self, conn: Any, sql: str, params: Any = None) -> Any:
         if self.sent == self.n:
             raise snowflake.connector.errors.OperationalError(msg="Could not connect to Snowflake backend (crash)")
