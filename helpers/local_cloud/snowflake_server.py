@@ -53,6 +53,8 @@ from sqlglot import exp
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from helpers.local_cloud import table_kinds
+
 ProgrammingError = snowflake.connector.errors.ProgrammingError
 
 GLOBAL = "_fs_global"
@@ -155,6 +157,7 @@ class LocalWarehouse:
         self.region = region
         self.principal = principal
         self._lock = threading.Lock()
+        table_kinds.ensure_catalog(duck)
         duck.execute(
             f"""CREATE TABLE IF NOT EXISTS {INTEGRATIONS_TABLE} (
                 name TEXT PRIMARY KEY, properties JSON, external_id TEXT, created_on TIMESTAMPTZ)"""
@@ -195,6 +198,9 @@ class LocalWarehouse:
             return self.swap_schemas(conn, m.group(2), m.group(3), bool(m.group(1)))
         if m := re.match(r"DROP\s+DATABASE\s+(IF\s+EXISTS\s+)?(\"[^\"]+\"|\w+)$", text, re.IGNORECASE):
             return self.drop_database(conn, _ident(m.group(2)), bool(m.group(1)))
+        if re.match(r"CREATE\s+(OR\s+REPLACE\s+)?((LOCAL\s+|GLOBAL\s+)?(TEMP|TEMPORARY|VOLATILE)\s+|TRANSIENT\s+)?TABLE\b", upper):
+            table_kinds.on_create_table(self.duck, conn, text)
+            return None  # fakesnow creates it
         if re.match(r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP(ORARY)?\s+)?STAGE\b", upper):
             return self.create_stage(conn, text)
         if m := re.match(r"(?:LIST|LS)\s+@(\S+)$", text, re.IGNORECASE):
@@ -332,6 +338,7 @@ class LocalWarehouse:
         with self._lock:
             status = swap_schemas(self.duck, db_a, a, b, if_exists, extra_catalogs=(
                 (STAGE_FORMATS_TABLE, "database_name", "schema_name"),
+                (table_kinds.KINDS_TABLE, "database_name", "schema_name"),
             ))
         return _values_sql(["status"], [(status,)])
 
@@ -958,6 +965,7 @@ def build_app(
     from starlette.routing import Route
 
     _patch_fakesnow()
+    table_kinds.patch_information_schema()
     fs = _persistent_instance(state_dir)
     _limit_memory(fs.duck_conn, memory_limit, spill_dir or state_dir / "spill")
     _load_httpfs(fs.duck_conn)

@@ -110,8 +110,8 @@ def test_a_cloud_mode_run_dev_then_prod_then_teardown_succeeds_through_the_cloud
         assert run.returncode == 0, run.stderr[-3000:]
         report = json.loads((Path(cloud_env["PIPELINE_ARTIFACTS_DIR"]) / "run_report.json").read_text())
         assert report["status"] == "succeeded" and report["target"] == target
-        assert report["steps"]["rows_per_continent"] == {c: expected.get(c, 0) for c in report["steps"]["rows_per_continent"]}
-        assert report["steps"]["snowflake"]["database"] == cloud_env[f"PIPELINE_{target.upper()}_DATABASE"]
+        assert report["rows_per_continent"] == {c: expected.get(c, 0) for c in report["rows_per_continent"]}
+        assert report["snowflake"]["database"] == cloud_env[f"PIPELINE_{target.upper()}_DATABASE"]
     # nothing fell back on the local cloud's bootstrap file
     assert list(Path(cloud_env["PIPELINE_STATE_DIR"]).iterdir()) == []
     # a cloud-mode teardown with no terminal to confirm on and no --yes refuses and deletes nothing
