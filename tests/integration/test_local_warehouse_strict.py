@@ -1,0 +1,87 @@
+"""The local warehouse refuses what Snowflake refuses where the pipeline relies on it: table kinds in
+CLONE, and ALTER SCHEMA ... SWAP WITH (what the publish step sends) with Snowflake's semantics.
+Each test cites the Snowflake page that states the rule."""
+
+from __future__ import annotations
+
+import pytest
+import snowflake.connector.errors
+
+from helpers import warehouse
+from helpers.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+DB = "STRICT_CHECKS"
+
+
+@pytest.fixture
+def conn(local_cloud):
+    settings = Settings()
+    with warehouse.connect(settings, None) as c:
+        warehouse.execute(c, f"CREATE DATABASE IF NOT EXISTS {DB}")
+        for schema in ("A", "B"):
+            warehouse.execute(c, f"DROP SCHEMA IF EXISTS {DB}.{schema}")
+            warehouse.execute(c, f"CREATE SCHEMA {DB}.{schema}")
+        yield c
+
+
+def _tables(conn, schema: str) -> dict[str, str]:
+    rows = warehouse.execute(
+        conn, f"SELECT table_name, is_transient FROM {DB}.information_schema.tables WHERE table_schema = '{schema}'"
+    ).rows
+    return dict(rows)
+
+
+def test_a_transient_table_cannot_be_cloned_into_a_permanent_one(conn):
+    """https://docs.snowflake.com/en/user-guide/tables-temp-transient ("Comparison of table types",
+    cloning): transient and temporary tables can be cloned only to transient or temporary tables;
+    Snowflake answers 002120 "Transient object cannot be cloned to a permanent object". This is what
+    dbt-snowflake's default tables (transient) and a `CREATE OR REPLACE TABLE ... CLONE` publish hit."""
+    warehouse.execute(conn, f"CREATE OR REPLACE TRANSIENT TABLE {DB}.A.T AS SELECT 1 AS X")
+    with pytest.raises(snowflake.connector.errors.ProgrammingError) as refused:
+        warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.B.P CLONE {DB}.A.T")
+    assert refused.value.errno == 2120
+    assert "Transient object cannot be cloned to a permanent object" in refused.value.msg
+    assert "P" not in _tables(conn, "B")
+
+
+def test_transient_to_transient_and_permanent_to_any_kind_are_allowed_and_reported(conn):
+    """Same page: a permanent table may be cloned to a transient one (and to a permanent one); the
+    clone is of the kind its CREATE names, as information_schema.tables.IS_TRANSIENT reports
+    (https://docs.snowflake.com/en/sql-reference/info-schema/tables)."""
+    warehouse.execute(conn, f"CREATE OR REPLACE TRANSIENT TABLE {DB}.A.T AS SELECT 1 AS X")
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.A.P (X NUMBER(38, 0))")
+    warehouse.execute(conn, f"CREATE OR REPLACE TRANSIENT TABLE {DB}.A.T2 CLONE {DB}.A.T")
+    warehouse.execute(conn, f"CREATE OR REPLACE TRANSIENT TABLE {DB}.A.P2 CLONE {DB}.A.P")
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.A.P3 CLONE {DB}.A.P")
+    assert _tables(conn, "A") == {"T": "YES", "P": "NO", "T2": "YES", "P2": "YES", "P3": "NO"}
+
+
+def test_swap_with_exchanges_every_table_with_its_kind_and_rows(conn):
+    """https://docs.snowflake.com/en/sql-reference/sql/alter-schema: SWAP WITH "swaps all objects
+    (tables, views, etc.) and metadata, including identifiers, between the two specified schemas"."""
+    warehouse.execute(conn, f"CREATE OR REPLACE TRANSIENT TABLE {DB}.A.NEW_BUILD AS SELECT 2 AS X")
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.B.OLD (Y VARCHAR(10))")
+    warehouse.execute(conn, f"INSERT INTO {DB}.B.OLD VALUES ('old')")
+    result = warehouse.execute(conn, f"ALTER SCHEMA {DB}.A SWAP WITH {DB}.B")
+    assert result.rows == [("Statement executed successfully.",)]
+    assert _tables(conn, "A") == {"OLD": "NO"} and _tables(conn, "B") == {"NEW_BUILD": "YES"}
+    assert warehouse.execute(conn, f"SELECT Y FROM {DB}.A.OLD").rows == [("old",)]
+    assert warehouse.execute(conn, f"SELECT X FROM {DB}.B.NEW_BUILD").rows == [(2,)]
+    types = [r[1] for r in warehouse.execute(conn, f"DESCRIBE TABLE {DB}.A.OLD").rows]
+    assert types == ["VARCHAR(10)"]  # column metadata moves with the table
+
+
+def test_swap_with_a_missing_schema_fails_and_changes_nothing(conn):
+    """https://docs.snowflake.com/en/sql-reference/sql/alter-schema: both schemas must exist; a missing
+    one is Snowflake's "does not exist or not authorized" (002003). IF EXISTS covers the first name."""
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.A.T (X NUMBER(38, 0))")
+    with pytest.raises(snowflake.connector.errors.ProgrammingError) as refused:
+        warehouse.execute(conn, f"ALTER SCHEMA {DB}.A SWAP WITH {DB}.MISSING")
+    assert refused.value.errno == 2003 and f"Schema '{DB}.MISSING' does not exist" in refused.value.msg
+    assert _tables(conn, "A") == {"T": "NO"}
+    assert warehouse.execute(conn, f"ALTER SCHEMA IF EXISTS {DB}.NOPE SWAP WITH {DB}.A").rows == [
+        ("Statement executed successfully.",)
+    ]
+    assert _tables(conn, "A") == {"T": "NO"}
