@@ -27,16 +27,33 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from helpers.settings import Settings
 
     state = tmp_path_factory.mktemp("local-cloud")
-    os.environ["PIPELINE_STATE_DIR"] = str(state)
-    os.environ["PIPELINE_ARTIFACTS_DIR"] = str(tmp_path_factory.mktemp("artifacts"))
-    os.environ["PIPELINE_MODE"] = "local"
-    os.environ["PIPELINE_DBT_TARGET_DIR"] = str(tmp_path_factory.mktemp("dbt-target"))
+    environment = {
+        # every SQL text the local warehouse receives, for tests/integration/test_parity_ledger.py
+        "PIPELINE_LOCAL_WAREHOUSE_STATEMENT_LOG": str(state / "statements.jsonl"),
+        "PIPELINE_STATE_DIR": str(state),
+        "PIPELINE_ARTIFACTS_DIR": str(tmp_path_factory.mktemp("artifacts")),
+        "PIPELINE_MODE": "local",
+        "PIPELINE_DBT_TARGET_DIR": str(tmp_path_factory.mktemp("dbt-target")),
+    }
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)  # the tests' Settings() and every subprocess they start see these
     cloud = LocalCloud(Settings())
     cloud.up()
     try:
         yield cloud
     finally:
         cloud.down()
+        for key, value in saved.items():  # the session leaves the environment as it found it
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def statement_log(local_cloud: object) -> Path:
+    """The local warehouse's statement log (one JSON line per SQL text it received)."""
+    return Path(os.environ["PIPELINE_LOCAL_WAREHOUSE_STATEMENT_LOG"])
 
 
 @pytest.fixture

@@ -982,7 +982,22 @@ def build_app(
             }
         )
 
+    statement_log = StatementLog.from_environment()
+
     async def query_request(request: Request) -> JSONResponse:
+        if statement_log is None:
+            return await answer_query(request)
+        body = await request.body()  # starlette caches it: answer_query reads the same bytes
+        try:
+            sql = json.loads(gzip.decompress(body) if request.headers.get("Content-Encoding") == "gzip" else body)
+            sql = sql.get("sqlText", "")
+        except ValueError:
+            sql = ""
+        response = await answer_query(request)
+        statement_log.record(sql, response)
+        return response
+
+    async def answer_query(request: Request) -> JSONResponse:
         body = await request.body()
         gzipped = request.headers.get("Content-Encoding") == "gzip"
         body_json = json.loads(gzip.decompress(body) if gzipped else body)
@@ -1019,6 +1034,36 @@ def build_app(
     ]
     routes.append(Route("/health", lambda _: JSONResponse({"ok": True}), methods=["GET"]))
     return Starlette(routes=routes)
+
+
+STATEMENT_LOG_ENV = "PIPELINE_LOCAL_WAREHOUSE_STATEMENT_LOG"
+
+
+class StatementLog:
+    """Test instrumentation: with PIPELINE_LOCAL_WAREHOUSE_STATEMENT_LOG=<path> in the server's
+    environment, every SQL text received at the query route is appended to <path> as one JSON line
+    {"sql", "ok", "errno"} - what the pipeline, dbt and the notebooks really send (tests/statement_kinds.py
+    and tests/integration/test_parity_ledger.py read it)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> StatementLog | None:
+        import os
+
+        path = os.environ.get(STATEMENT_LOG_ENV)
+        return cls(Path(path)) if path else None
+
+    def record(self, sql: str, response: Any) -> None:
+        try:
+            answer = json.loads(response.body)
+        except (AttributeError, ValueError):
+            answer = {}
+        line = json.dumps({"sql": sql, "ok": bool(answer.get("success")), "errno": answer.get("code")})
+        with self._lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
 
 
 async def _run_in_thread(fn: Any, *args: Any) -> Any:

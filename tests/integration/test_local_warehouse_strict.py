@@ -85,3 +85,66 @@ def test_swap_with_a_missing_schema_fails_and_changes_nothing(conn):
         ("Statement executed successfully.",)
     ]
     assert _tables(conn, "A") == {"T": "NO"}
+
+
+def test_if_not_exists_leaves_an_existing_object_as_it_is(conn):
+    """https://docs.snowflake.com/en/sql-reference/sql/create-database (and create-schema,
+    create-file-format): with IF NOT EXISTS, an existing object is left as it is - its contents and its
+    options - and the statement succeeds. The pipeline relies on it at every run."""
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.A.KEEP (X NUMBER(38, 0))")
+    warehouse.execute(conn, f"INSERT INTO {DB}.A.KEEP VALUES (7)")
+    warehouse.execute(conn, f"CREATE DATABASE IF NOT EXISTS {DB}")
+    warehouse.execute(conn, f"CREATE SCHEMA IF NOT EXISTS {DB}.A")
+    assert warehouse.execute(conn, f"SELECT X FROM {DB}.A.KEEP").rows == [(7,)]
+    warehouse.execute(conn, f"CREATE FILE FORMAT IF NOT EXISTS {DB}.A.FMT TYPE = JSON STRIP_OUTER_ARRAY = TRUE")
+    warehouse.execute(conn, f"CREATE FILE FORMAT IF NOT EXISTS {DB}.A.FMT TYPE = JSON STRIP_OUTER_ARRAY = FALSE")
+    formats = warehouse.execute(conn, f"SHOW FILE FORMATS IN SCHEMA {DB}.A").as_dicts()
+    assert [f["name"] for f in formats] == ["FMT"]
+    assert "TRUE" in str(formats[0].get("format_options", "")).upper()  # the first definition stands
+
+
+def test_drop_schema_drops_what_it_holds_and_if_exists_tolerates_a_missing_one(conn):
+    """https://docs.snowflake.com/en/sql-reference/sql/drop-schema: CASCADE is the default, so DROP
+    SCHEMA drops the tables in it; with IF EXISTS a missing schema (or table, database) is no error
+    (drop-table, drop-database pages). The load step empties the build schemas this way."""
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.A.GONE (X NUMBER(38, 0))")
+    warehouse.execute(conn, f"DROP SCHEMA IF EXISTS {DB}.A")
+    warehouse.execute(conn, f"CREATE SCHEMA {DB}.A")
+    assert _tables(conn, "A") == {}
+    for statement in (f"DROP SCHEMA IF EXISTS {DB}.NEVER", f"DROP TABLE IF EXISTS {DB}.A.NEVER",
+                      "DROP DATABASE IF EXISTS NEVER_THERE"):
+        warehouse.execute(conn, statement)
+    with pytest.raises(snowflake.connector.errors.ProgrammingError):
+        warehouse.execute(conn, f"CREATE SCHEMA {DB}.A")  # without IF NOT EXISTS: it exists
+
+
+def test_create_or_replace_replaces_and_reports_the_kind(conn):
+    """https://docs.snowflake.com/en/sql-reference/sql/create-table: OR REPLACE drops the table and
+    creates it anew (columns, rows and kind as the new statement says); CTAS takes the query's rows."""
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.A.T (X NUMBER(38, 0))")
+    warehouse.execute(conn, f"INSERT INTO {DB}.A.T VALUES (1)")
+    warehouse.execute(conn, f"CREATE OR REPLACE TRANSIENT TABLE {DB}.A.T (DATA VARIANT, SOURCE_FILE VARCHAR)")
+    assert warehouse.execute(conn, f"SELECT COUNT(*) FROM {DB}.A.T").rows == [(0,)]
+    assert _tables(conn, "A") == {"T": "YES"}
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.A.T AS SELECT 'run_1'::varchar AS RUN_ID")
+    assert warehouse.execute(conn, f"SELECT RUN_ID FROM {DB}.A.T").rows == [("run_1",)]
+    assert _tables(conn, "A") == {"T": "NO"}
+
+
+def test_the_show_commands_answer_with_the_columns_their_callers_read(conn):
+    """SHOW DATABASES / SCHEMAS / TERSE SCHEMAS / OBJECTS / STAGES / USER FUNCTIONS
+    (https://docs.snowflake.com/en/sql-reference/sql/show-databases and the pages beside it) answer
+    with a `name` column and the owner's location; the teardown's audit reads `name` and
+    `database_name`, dbt's relation cache reads SHOW OBJECTS' `name`, `schema_name` and `kind`."""
+    warehouse.execute(conn, f"CREATE OR REPLACE TRANSIENT TABLE {DB}.A.T AS SELECT 1 AS X")
+
+    def columns(sql: str) -> set[str]:
+        return {c.lower() for c in warehouse.execute(conn, sql).columns}
+
+    assert {"name"} <= columns("SHOW DATABASES")
+    assert {"name", "database_name"} <= columns(f"SHOW SCHEMAS IN DATABASE {DB}")
+    assert {"name", "database_name"} <= columns(f"SHOW TERSE SCHEMAS IN DATABASE {DB}")
+    objects = warehouse.execute(conn, f"SHOW OBJECTS IN {DB}.A").as_dicts()
+    assert [(o["name"], o["schema_name"], o["kind"]) for o in objects] == [("T", "A", "TABLE")]
+    assert {"name", "database_name", "schema_name"} <= columns("SHOW STAGES IN ACCOUNT")
+    assert {"name"} <= columns(f"SHOW USER FUNCTIONS IN {DB}.A")
