@@ -91,3 +91,207 @@ def test_only_allow_statements_and_no_delete_or_privilege_escalation(name):
 def test_snowflake_role_is_read_only():
     verbs = {a.split(":")[1] for s in _statements(IDENTITY_POLICIES["snowflake"]) for a in _actions(s)}
     assert all(v.startswith(("Get", "List")) for v in verbs), verbs
+
+
+# -- the operator policy (who runs the pipeline and its teardown) ---------------------------------
+
+OPERATOR = iam.operator_policy(
+    iam.Names("my-bucket", "data/countries/", "scripts/", "quarantine/", "eu-west-1", "111122223333", "incoming/"),
+    "glue-role", "sf-role", "countries-ingest",
+)
+ACCT = "arn:aws:iam::111122223333"
+GLUE_ROLE, SF_ROLE = f"{ACCT}:role/glue-role", f"{ACCT}:role/sf-role"
+OUR_POLICIES = [f"{ACCT}:policy/glue-role-policy", f"{ACCT}:policy/sf-role-policy"]
+LOG_GROUPS = [f"arn:aws:logs:eu-west-1:111122223333:log-group:{g}" for g in iam.GLUE_LOG_GROUPS]
+
+
+def _resources(statement):
+    res = statement["Resource"]
+    return [res] if isinstance(res, str) else res
+
+
+def _grants(policy):
+    return {(a, r) for s in policy["Statement"] for a in _actions(s) for r in _resources(s)}
+
+
+def test_operator_policy_parliament_finds_nothing():
+    findings = analyze_policy_string(json.dumps(OPERATOR)).findings
+    assert findings == [], [(f.issue, f.detail) for f in findings]
+
+
+def test_operator_policy_fits_a_managed_policy():
+    """IAM refuses a managed policy over 6,144 characters (whitespace not counted):
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"""
+    assert len(json.dumps(OPERATOR, separators=(",", ":"))) <= iam.MANAGED_POLICY_MAX_CHARS
+
+
+def test_operator_policy_no_wildcard_actions_and_only_allow():
+    for statement in OPERATOR["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement
+        for action in _actions(statement):
+            assert "*" not in action and "?" not in action, action
+
+
+def test_operator_policy_star_resource_only_for_actions_without_resource_types():
+    """Resource "*" only where the Service Authorization Reference lists no resource type for the
+    action (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html);
+    checked against parliament's copy of that reference, so a wrongly starred action fails here."""
+    import parliament
+
+    definitions = {svc["prefix"]: {p["privilege"]: p for p in svc["privileges"]} for svc in parliament.iam_definition}
+    starred = {a for s in OPERATOR["Statement"] if "*" in _resources(s) for a in _actions(s)}
+    assert starred == set(iam.STAR_ONLY_ACTIONS)
+    for action in sorted(starred):
+        service, name = action.split(":")
+        types = [r["resource_type"] for r in definitions[service][name]["resource_types"] if r["resource_type"]]
+        assert types == [], f"{action} supports resource types {types}: name the resource instead of *"
+    # and every named resource is ours (no "*" or account-wide pattern hidden in an ARN)
+    for action, resource in _grants(OPERATOR):
+        if resource == "*":
+            continue
+        assert resource in {GLUE_ROLE, SF_ROLE, *OUR_POLICIES, "arn:aws:s3:::my-bucket",
+                            "arn:aws:glue:eu-west-1:111122223333:job/countries-ingest"} \
+            or resource.startswith("arn:aws:s3:::my-bucket/") \
+            or any(resource.startswith(g) for g in LOG_GROUPS), (action, resource)
+
+
+def test_operator_policy_names_exactly_the_two_roles_the_bucket_and_the_job():
+    named = {r for _a, r in _grants(OPERATOR)}
+    assert {r for r in named if r.startswith(f"{ACCT}:role/")} == {GLUE_ROLE, SF_ROLE}
+    assert {r for r in named if r.startswith(f"{ACCT}:policy/")} == set(OUR_POLICIES)
+    assert {r.split("/")[0] for r in named if r.startswith("arn:aws:s3:::")} == {"arn:aws:s3:::my-bucket"}
+    assert {r for r in named if r.startswith("arn:aws:glue:")} == {
+        "arn:aws:glue:eu-west-1:111122223333:job/countries-ingest"
+    }
+    assert {r for r in named if r.startswith("arn:aws:logs:")} == {
+        *LOG_GROUPS, *(f"{g}:*" for g in LOG_GROUPS), *(f"{g}:log-stream:*" for g in LOG_GROUPS)
+    }
+    # object access is by prefix: only the four prefixes the pipeline uses
+    prefixes = {r.removeprefix("arn:aws:s3:::my-bucket/") for r in named if r.startswith("arn:aws:s3:::my-bucket/")}
+    assert prefixes == {"data/countries/*", "scripts/*", "quarantine/*", "incoming/*"}
+
+
+def test_operator_can_write_only_the_script_and_local_sources():
+    """The landed file and the quarantine are the Glue job's to write, not the operator's."""
+    writes = {r for a, r in _grants(OPERATOR) if a == "s3:PutObject"}
+    assert writes == {"arn:aws:s3:::my-bucket/scripts/*", "arn:aws:s3:::my-bucket/incoming/*"}
+
+
+def test_operator_passrole_is_the_glue_role_to_glue_only():
+    """iam:PassRole limited to the Glue role and, by iam:PassedToService, to Glue:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html"""
+    passes = [s for s in OPERATOR["Statement"] if "iam:PassRole" in _actions(s)]
+    assert len(passes) == 1
+    (statement,) = passes
+    assert _actions(statement) == ["iam:PassRole"]
+    assert _resources(statement) == [GLUE_ROLE]
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}
+
+
+def test_operator_attaches_only_our_policies_and_edits_only_the_snowflake_trust():
+    (attach,) = [s for s in OPERATOR["Statement"] if "iam:AttachRolePolicy" in _actions(s)]
+    assert _actions(attach) == ["iam:AttachRolePolicy"]
+    assert attach["Condition"] == {"ArnEquals": {"iam:PolicyARN": OUR_POLICIES}}
+    assert {r for a, r in _grants(OPERATOR) if a == "iam:UpdateAssumeRolePolicy"} == {SF_ROLE}
+
+
+def test_operator_covers_every_call_of_a_run_and_a_teardown():
+    """The IAM actions behind each boto3 call in helpers/pipeline.py, storage.py, glue_job.py,
+    iam.py and teardown.py (a call added there without its permission fails here first)."""
+    needed = {
+        "sts:GetCallerIdentity",
+        # iam.ensure_pipeline_roles / set_trust_policy / teardown.delete_iam / audit
+        "iam:CreatePolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions",
+        "iam:DeletePolicyVersion", "iam:CreatePolicyVersion", "iam:GetRole", "iam:CreateRole", "iam:TagRole",
+        "iam:ListAttachedRolePolicies", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy",
+        "iam:DetachRolePolicy", "iam:ListRolePolicies", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole",
+        "iam:DeleteRole", "iam:ListEntitiesForPolicy", "iam:DeletePolicy", "iam:ListRoles", "iam:ListPolicies",
+        "iam:PassRole",
+        # storage.ensure_bucket / uploads / landed_file / teardown.delete_bucket / audit
+        "s3:ListBucket", "s3:CreateBucket", "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration",
+        "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:GetObject", "s3:PutObject",
+        "s3:ListBucketMultipartUploads", "s3:AbortMultipartUpload", "s3:ListBucketVersions", "s3:DeleteObject",
+        "s3:DeleteObjectVersion", "s3:DeleteBucket", "s3:ListAllMyBuckets",
+        # glue_job / teardown
+        "glue:GetJob", "glue:CreateJob", "glue:UpdateJob", "glue:StartJobRun", "glue:GetJobRun",
+        "glue:GetJobRuns", "glue:BatchStopJobRun", "glue:DeleteJob", "glue:GetJobs",
+        "logs:GetLogEvents", "logs:DescribeLogStreams", "logs:DeleteLogStream", "logs:DeleteLogGroup",
+    }
+    granted = {a for a, _r in _grants(OPERATOR)}
+    assert granted == needed, {"missing": needed - granted, "extra": granted - needed}
+
+
+# -- the GitHub OIDC deploy role ------------------------------------------------------------------
+
+TRUST = iam.github_oidc_trust_policy("111122223333", "acme/countries", "main")
+PROVIDER = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
+
+
+def test_github_trust_pins_repository_and_branch_exactly():
+    """GitHub's sub claim for a branch is repo:<owner>/<repo>:ref:refs/heads/<branch>; aud is
+    sts.amazonaws.com (https://docs.github.com/en/actions/security-for-github-actions/security-hardening-your-deployments/configuring-openid-connect-in-amazon-web-services,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_oidc.html#idp_oidc_Create_GitHub)."""
+    (statement,) = TRUST["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Federated": PROVIDER}
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    # StringEquals only: no StringLike, so no pattern can widen it to other branches or repositories
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": "repo:acme/countries:ref:refs/heads/main",
+        }
+    }
+    assert "*" not in json.dumps(statement["Condition"])
+
+
+@pytest.mark.parametrize(
+    "repository, branch",
+    [("acme/*", "main"), ("acme", "main"), ("acme/countries", "*"), ("acme/countries", "release/*"),
+     ("acme/countries", "refs/heads/main"), ("acme/countries", "")],
+)
+def test_github_trust_refuses_patterns_and_malformed_names(repository, branch):
+    with pytest.raises(ValueError, match="repository|branch"):
+        iam.github_oidc_trust_policy("111122223333", repository, branch)
+
+
+def test_github_trust_parliament_finds_only_its_known_false_positives():
+    """parliament flags every trust policy for lacking a Resource (trust policies have none), and
+    knows only SAML providers as federation sources, not IAM OIDC providers, which AWS documents
+    as `arn:aws:iam::<account>:oidc-provider/<host>`. Exactly those two findings, nothing else."""
+    findings = analyze_policy_string(json.dumps(TRUST)).findings
+    issues = sorted((f.issue, str(f.detail)) for f in findings)
+    assert issues == [
+        ("MALFORMED", "Statement contains neither Resource nor NotResource"),
+        ("UNKNOWN_FEDERATION_SOURCE", PROVIDER),
+    ]
+
+
+def test_deploy_role_cannot_widen_its_own_permissions():
+    role = iam.github_deploy_role(
+        iam.Names("my-bucket", "data/countries/", "scripts/", "quarantine/", "eu-west-1", "111122223333"),
+        "glue-role", "sf-role", "countries-ingest", "acme/countries", "main",
+    )
+    assert role["permissions_policy"] == OPERATOR
+    assert role["trust_policy"] == TRUST
+    named = {r for _a, r in _grants(role["permissions_policy"])}
+    assert role["role_arn"] not in named and role["policy_arn"] not in named
+
+
+def test_cli_prints_the_deploy_role_documents(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "helpers.iam", "github-deploy-role", "--repository", "acme/countries",
+         "--branch", "main", "--account-id", "111122223333", "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, check=True,
+        env={**__import__("os").environ, "PIPELINE_BUCKET": "my-bucket", "AWS_REGION": "eu-west-1"},
+    )
+    role = json.loads(out.stdout)
+    assert role["trust_policy"] == TRUST
+    assert json.loads((tmp_path / "trust.json").read_text()) == TRUST
+    policy = json.loads((tmp_path / "policy.json").read_text())
+    assert policy == role["permissions_policy"]
+    assert "arn:aws:s3:::my-bucket" in json.dumps(policy)
