@@ -196,28 +196,98 @@ def test_operator_attaches_only_our_policies_and_edits_only_the_snowflake_trust(
     assert {r for a, r in _grants(OPERATOR) if a == "iam:UpdateAssumeRolePolicy"} == {SF_ROLE}
 
 
-def test_operator_covers_every_call_of_a_run_and_a_teardown():
-    """The IAM actions behind each boto3 call in helpers/pipeline.py, storage.py, glue_job.py,
-    iam.py and teardown.py (a call added there without its permission fails here first)."""
-    needed = {
-        "sts:GetCallerIdentity",
-        # iam.ensure_pipeline_roles / set_trust_policy / teardown.delete_iam / audit
-        "iam:CreatePolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions",
-        "iam:DeletePolicyVersion", "iam:CreatePolicyVersion", "iam:GetRole", "iam:CreateRole", "iam:TagRole",
-        "iam:ListAttachedRolePolicies", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy",
-        "iam:DetachRolePolicy", "iam:ListRolePolicies", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole",
-        "iam:DeleteRole", "iam:ListEntitiesForPolicy", "iam:DeletePolicy", "iam:ListRoles", "iam:ListPolicies",
-        "iam:PassRole",
-        # storage.ensure_bucket / uploads / landed_file / teardown.delete_bucket / audit
-        "s3:ListBucket", "s3:CreateBucket", "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration",
-        "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:GetObject", "s3:PutObject",
-        "s3:ListBucketMultipartUploads", "s3:AbortMultipartUpload", "s3:ListBucketVersions", "s3:DeleteObject",
-        "s3:DeleteObjectVersion", "s3:DeleteBucket", "s3:ListAllMyBuckets",
-        # glue_job / teardown
-        "glue:GetJob", "glue:CreateJob", "glue:UpdateJob", "glue:StartJobRun", "glue:GetJobRun",
-        "glue:GetJobRuns", "glue:BatchStopJobRun", "glue:DeleteJob", "glue:GetJobs",
-        "logs:GetLogEvents", "logs:DescribeLogStreams", "logs:DeleteLogStream", "logs:DeleteLogGroup",
+# Each boto3 operation that helpers/ (not helpers/local_cloud/) calls, and the IAM actions it needs
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html).
+OPERATION_ACTIONS = {
+    "get_caller_identity": ["sts:GetCallerIdentity"],
+    # iam.ensure_pipeline_roles, set_trust_policy; teardown.delete_iam, audit
+    "create_policy": ["iam:CreatePolicy"],
+    "get_policy": ["iam:GetPolicy"],
+    "get_policy_version": ["iam:GetPolicyVersion"],
+    "list_policy_versions": ["iam:ListPolicyVersions"],
+    "delete_policy_version": ["iam:DeletePolicyVersion"],
+    "create_policy_version": ["iam:CreatePolicyVersion"],
+    "list_entities_for_policy": ["iam:ListEntitiesForPolicy"],
+    "delete_policy": ["iam:DeletePolicy"],
+    "get_role": ["iam:GetRole"],
+    "create_role": ["iam:CreateRole", "iam:TagRole"],  # with Tags
+    "list_attached_role_policies": ["iam:ListAttachedRolePolicies"],
+    "attach_role_policy": ["iam:AttachRolePolicy"],
+    "update_assume_role_policy": ["iam:UpdateAssumeRolePolicy"],
+    "detach_role_policy": ["iam:DetachRolePolicy"],
+    "list_role_policies": ["iam:ListRolePolicies"],
+    "delete_role_policy": ["iam:DeleteRolePolicy"],
+    "list_instance_profiles_for_role": ["iam:ListInstanceProfilesForRole"],
+    "remove_role_from_instance_profile": [],  # deliberately not granted: the profile is not ours
+    "delete_role": ["iam:DeleteRole"],
+    "list_roles": ["iam:ListRoles"],
+    "list_policies": ["iam:ListPolicies"],
+    # storage, pipeline.landed_file / stage_source; teardown.delete_bucket, audit
+    "head_bucket": ["s3:ListBucket"],
+    "create_bucket": ["s3:CreateBucket"],
+    "put_bucket_versioning": ["s3:PutBucketVersioning"],
+    "put_bucket_encryption": ["s3:PutEncryptionConfiguration"],
+    "put_public_access_block": ["s3:PutBucketPublicAccessBlock"],
+    "put_bucket_tagging": ["s3:PutBucketTagging"],
+    "head_object": ["s3:GetObject"],
+    "put_object": ["s3:PutObject"],
+    "upload_file": ["s3:PutObject", "s3:AbortMultipartUpload"],  # large files go multipart
+    "list_multipart_uploads": ["s3:ListBucketMultipartUploads"],
+    "abort_multipart_upload": ["s3:AbortMultipartUpload"],
+    "list_object_versions": ["s3:ListBucketVersions"],
+    "delete_objects": ["s3:DeleteObject", "s3:DeleteObjectVersion"],  # each version, each delete marker
+    "delete_bucket": ["s3:DeleteBucket"],
+    "list_buckets": ["s3:ListAllMyBuckets"],
+    # glue_job; teardown
+    "get_job": ["glue:GetJob"],
+    "create_job": ["glue:CreateJob", "iam:PassRole"],
+    "update_job": ["glue:UpdateJob", "iam:PassRole"],
+    "start_job_run": ["glue:StartJobRun"],
+    "get_job_run": ["glue:GetJobRun"],
+    "get_job_runs": ["glue:GetJobRuns"],
+    "batch_stop_job_run": ["glue:BatchStopJobRun"],
+    "delete_job": ["glue:DeleteJob"],
+    "get_jobs": ["glue:GetJobs"],
+    "get_log_events": ["logs:GetLogEvents"],
+    "describe_log_streams": ["logs:DescribeLogStreams"],
+    "delete_log_stream": ["logs:DeleteLogStream"],
+    "delete_log_group": ["logs:DeleteLogGroup"],
+}
+
+
+def _aws_operations_called_by_helpers() -> set[str]:
+    """boto3 operations named in helpers/*.py: method calls and the operation names given to
+    get_paginator/_pages, matched against the service models of the services the pipeline uses."""
+    import ast
+    from pathlib import Path
+
+    import botocore.session
+    from botocore import xform_name
+
+    session = botocore.session.get_session()
+    known = {"upload_file"} | {
+        xform_name(op) for svc in ("iam", "s3", "glue", "logs", "sts")
+        for op in session.get_service_model(svc).operation_names
     }
+    found = set()
+    for path in (Path(iam.__file__).parent).glob("*.py"):  # not local_cloud/: emulator-only code
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in known:
+                found.add(node.attr)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known:
+                found.add(node.value)
+    return found
+
+
+def test_operator_covers_every_aws_call_of_a_run_and_a_teardown():
+    """Each boto3 operation the pipeline and its teardown call has its IAM actions granted, and
+    nothing else is granted; a call added to helpers/ without an entry here fails this test."""
+    called = _aws_operations_called_by_helpers()
+    assert called == set(OPERATION_ACTIONS), {
+        "called, not in OPERATION_ACTIONS": called - set(OPERATION_ACTIONS),
+        "in OPERATION_ACTIONS, no longer called": set(OPERATION_ACTIONS) - called,
+    }
+    needed = {a for actions in OPERATION_ACTIONS.values() for a in actions}
     granted = {a for a, _r in _grants(OPERATOR)}
     assert granted == needed, {"missing": needed - granted, "extra": granted - needed}
 

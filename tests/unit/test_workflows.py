@@ -134,3 +134,28 @@ def test_deploy_prod_uploads_the_run_report_even_on_failure():
     assert set(upload["with"]["path"].split()) == {"artifacts/run_report.json", "artifacts/runs/"}
     pipeline = next(i for i, s in enumerate(steps) if "-m helpers run" in s.get("run", ""))
     assert steps.index(upload) > pipeline
+
+
+def test_deploy_prod_sets_only_variables_the_settings_read():
+    """A misspelt variable (PIPELINE_BUCKETS) would silently fall back to a default: every
+    PIPELINE_/SNOWFLAKE_/AWS_ variable the job sets must be one helpers.settings.Settings reads."""
+    from helpers.settings import Settings
+
+    read = {
+        alias
+        for field in Settings.model_fields.values()
+        if field.validation_alias is not None
+        for alias in getattr(field.validation_alias, "choices", [field.validation_alias])
+    }
+    doc = _load(DEPLOY)
+    (job,) = doc["jobs"].values()
+    env = dict(job["env"])
+    for step in job["steps"]:
+        if "SNOWFLAKE_PRIVATE_KEY_PATH=" in step.get("run", ""):
+            env["SNOWFLAKE_PRIVATE_KEY_PATH"] = "(written to $GITHUB_ENV)"
+        if "-m helpers run" in step.get("run", ""):
+            env.update(step.get("env", {}))
+    ours = {k for k in env if k.startswith(("PIPELINE_", "SNOWFLAKE_", "AWS_"))}
+    assert ours - read == set(), sorted(ours - read)
+    assert {"PIPELINE_MODE", "PIPELINE_BUCKET", "AWS_REGION", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER",
+            "SNOWFLAKE_PRIVATE_KEY_PATH", "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"} <= ours
