@@ -365,3 +365,71 @@ def test_cli_prints_the_deploy_role_documents(tmp_path):
     policy = json.loads((tmp_path / "policy.json").read_text())
     assert policy == role["permissions_policy"]
     assert "arn:aws:s3:::my-bucket" in json.dumps(policy)
+
+
+# -- the operator policy's S3 statements, enforced ------------------------------------------------
+
+
+def test_operator_s3_grants_enforced_by_moto(monkeypatch, tmp_path):
+    """The S3 half of a run and a teardown, as a user holding only the operator policy, with moto's
+    IAM enforcement on (in-process). moto evaluates S3 actions against bucket/object ARNs, so this
+    checks the S3 statements for real: bucket setup, script upload, a local source upload (whose
+    head_object must answer 404, which S3 does only with s3:ListBucket), reading the landed file,
+    listing every version for teardown; and it denies writing the landed file or another bucket.
+    (moto evaluates IAM, Glue and Logs actions against Resource "*" only, so those statements,
+    which name their resources, cannot be exercised this way: they are checked on the document.)"""
+    import boto3
+    from moto import mock_aws
+    from moto.core import set_initial_no_auth_action_count
+
+    from helpers import pipeline, storage
+
+    import moto.s3.responses
+
+    # moto authorizes HeadBucket as an action "s3:HeadBucket", which IAM does not have; AWS checks
+    # s3:ListBucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html). Say what
+    # AWS says, for this test only.
+    monkeypatch.setitem(moto.s3.responses.ACTION_MAP["BUCKET"]["HEAD"], "DEFAULT", "ListBucket")
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    source = tmp_path / "countries.json"
+    source.write_text("[]")
+
+    @set_initial_no_auth_action_count(4)  # the admin's set-up calls below
+    @mock_aws
+    def scenario():
+        region = "eu-west-1"
+        admin = boto3.client("iam", region_name=region)
+        account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+        names = iam.Names("op-bucket", "data/countries/", "scripts/", "quarantine/", region, account, "incoming/")
+        admin.create_user(UserName="operator")
+        admin.put_user_policy(
+            UserName="operator", PolicyName="operator",
+            PolicyDocument=json.dumps(iam.operator_policy(names, "g-role", "s-role", "countries-ingest")),
+        )
+        key = admin.create_access_key(UserName="operator")["AccessKey"]
+        s3 = boto3.client("s3", region_name=region, aws_access_key_id=key["AccessKeyId"],
+                          aws_secret_access_key=key["SecretAccessKey"])
+        assert storage.ensure_bucket(s3, "op-bucket", region)["created"]
+        assert storage.upload_file_if_changed(s3, pipeline.GLUE_SCRIPT, "op-bucket", "scripts/ingest.py")["uploaded"]
+        assert not storage.upload_file_if_changed(s3, pipeline.GLUE_SCRIPT, "op-bucket", "scripts/ingest.py")["uploaded"]
+        assert storage.upload_source_file(s3, source, "op-bucket", "incoming/")["uploaded"]
+        with pytest.raises(s3.exceptions.ClientError) as denied:
+            s3.put_object(Bucket="op-bucket", Key="data/countries/countries.ndjson", Body=b"{}")
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
+        with pytest.raises(s3.exceptions.ClientError) as missing:  # landed_file(): nothing landed yet
+            s3.head_object(Bucket="op-bucket", Key="data/countries/countries.ndjson")
+        assert missing.value.response["Error"]["Code"] == "404"
+
+        # teardown's listing, as the operator (its DeleteObjects cannot be checked here: moto
+        # authorizes it as s3:DeleteObject on the bucket ARN, AWS on each object's ARN,
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html)
+        versions = s3.list_object_versions(Bucket="op-bucket")["Versions"]
+        assert sorted(v["Key"].split("/")[0] for v in versions) == ["incoming", "scripts"]
+        assert s3.list_multipart_uploads(Bucket="op-bucket").get("Uploads", []) == []
+        # and nothing outside the bucket
+        with pytest.raises(s3.exceptions.ClientError) as other:
+            s3.create_bucket(Bucket="someone-elses-bucket", CreateBucketConfiguration={"LocationConstraint": region})
+        assert other.value.response["Error"]["Code"] == "AccessDenied"
+
+    scenario()
