@@ -67,6 +67,11 @@ def swap_schemas(duck: Any, database: str, a: str, b: str, if_exists: bool, extr
     scratch = f"_swap_{secrets.token_hex(4)}"
     db = _q(database)
     moves = ((a, scratch), (b, a), (scratch, b))
+    # load history (fakesnow's) and load metadata (helpers/local_cloud/load_metadata.py) go with their tables
+    per_database_catalogs = [r[0] for r in cur.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = '_fs_information_schema' "
+        "AND table_name IN ('_fs_load_history', '_local_load_metadata')", [database],
+    ).fetchall()]
     # DuckDB lets one transaction write to one attached database only: the tables (and the database's
     # load history) move in one transaction on the database; fakesnow's global side catalogs follow in
     # a second one. What a session can see - the tables and their rows - changes all at once.
@@ -81,10 +86,11 @@ def swap_schemas(duck: Any, database: str, a: str, b: str, if_exists: bool, extr
             for table in tables:
                 cur.execute(f"CREATE TABLE {db}.{_q(target)}.{_q(table)} AS FROM {db}.{_q(source)}.{_q(table)}")
                 cur.execute(f"DROP TABLE {db}.{_q(source)}.{_q(table)}")
-            cur.execute(
-                f"UPDATE {db}._fs_information_schema._fs_load_history SET SCHEMA_NAME = ? WHERE SCHEMA_NAME = ?",
-                [target, source],
-            )
+            for per_database in per_database_catalogs:
+                cur.execute(
+                    f"UPDATE {db}._fs_information_schema.{per_database} SET schema_name = ? WHERE schema_name = ?",
+                    [target, source],
+                )
         cur.execute(f"DROP SCHEMA {db}.{_q(scratch)}")
         cur.execute("COMMIT")
     except BaseException:

@@ -53,7 +53,7 @@ from sqlglot import exp
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from helpers.local_cloud import table_kinds
+from helpers.local_cloud import load_metadata, table_kinds
 
 ProgrammingError = snowflake.connector.errors.ProgrammingError
 
@@ -200,7 +200,14 @@ class LocalWarehouse:
             return self.drop_database(conn, _ident(m.group(2)), bool(m.group(1)))
         if re.match(r"CREATE\s+(OR\s+REPLACE\s+)?((LOCAL\s+|GLOBAL\s+)?(TEMP|TEMPORARY|VOLATILE)\s+|TRANSIENT\s+)?TABLE\b", upper):
             table_kinds.on_create_table(self.duck, conn, text)
+            load_metadata.on_create_table(self.duck, conn, text)
             return None  # fakesnow creates it
+        if m := re.match(r"TRUNCATE\s+(?:TABLE\s+)?(?:IF\s+EXISTS\s+)?(\S+)$", text, re.IGNORECASE):
+            load_metadata.forget(self.duck, conn, m.group(1))
+            return None  # fakesnow empties it
+        if m := re.match(r"DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\S+)$", text, re.IGNORECASE):
+            load_metadata.forget(self.duck, conn, m.group(1))
+            return None
         if re.match(r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP(ORARY)?\s+)?STAGE\b", upper):
             return self.create_stage(conn, text)
         if m := re.match(r"(?:LIST|LS)\s+@(\S+)$", text, re.IGNORECASE):
@@ -672,12 +679,8 @@ class LocalWarehouse:
         try:
             for obj in objects:
                 file_url = obj["Url"]
-                previous = duck.execute(
-                    f"SELECT max(last_load_time) FROM {history_table} "
-                    "WHERE file_name = ? AND table_name = ? AND schema_name = ? AND status = 'LOADED'",
-                    [file_url, table_name, schema],
-                ).fetchone()[0]
-                unchanged = previous is not None and dt.datetime.fromisoformat(str(previous)) >= obj["LastModified"]
+                etag = obj["ETag"].strip('"')
+                unchanged = load_metadata.already_loaded(duck, database, schema, table_name, file_url, etag)
                 if unchanged and not options["FORCE"]:
                     results.append((file_url, "LOAD_SKIPPED", 0, 0, 1, 1, "File was loaded before.", None, None, None))
                     continue
@@ -686,7 +689,9 @@ class LocalWarehouse:
                     "unnest(CASE WHEN json_type(json) = 'ARRAY' THEN json_transform(json, '[\"JSON\"]') ELSE [json] END)"
                 )
                 metadata = {
-                    "filename": _sql_literal(file_url[len(url.rstrip("/")) + 1 :]),
+                    # "Includes the full path to the data file" (Snowflake, Query metadata for staged files):
+                    # for an S3 stage, the object's key in its bucket, the stage's own prefix included
+                    "filename": _sql_literal(obj["Key"]),
                     "last_modified": _sql_literal(obj["LastModified"].isoformat()) + "::TIMESTAMPTZ",
                 }
                 select_list = ", ".join(e.format(**metadata) for e in exprs)
@@ -705,6 +710,7 @@ class LocalWarehouse:
                         sqlstate="22P02",
                     ) from None
                 results.append((file_url, "LOADED", count, count, 1, 0, None, None, None, None))
+                load_metadata.record(duck, database, schema, table_name, file_url, etag)
                 now = dt.datetime.now(dt.timezone.utc).isoformat()
                 duck.execute(
                     f"INSERT INTO {history_table} VALUES (?, ?, ?, ?, 'LOADED', ?, ?, NULL, NULL, NULL, NULL, 0, 1)",

@@ -193,6 +193,9 @@ def test_copy_json_loads_one_row_per_top_level_value(conn, trusted_stage):
 
 
 def test_copy_skips_loaded_files_unless_forced_and_records_load_history(conn, trusted_stage):
+    """https://docs.snowflake.com/en/user-guide/data-load-considerations-load#loading-older-files: COPY
+    skips a file the table's load metadata holds (LOAD_SKIPPED) unless FORCE = TRUE; load history shows
+    each load (https://docs.snowflake.com/en/sql-reference/info-schema/load_history)."""
     s3, bucket, stage = trusted_stage["s3"], trusted_stage["bucket"], trusted_stage["stage"]
     s3.put_object(Bucket=bucket, Key="data/lines.ndjson", Body=b'{"n": 1}\n{"n": 2}\n')
     q(conn, "CREATE OR REPLACE TABLE H (V VARIANT)")
@@ -208,6 +211,10 @@ def test_copy_skips_loaded_files_unless_forced_and_records_load_history(conn, tr
 
 
 def test_copy_with_transformation_records_file_name_and_row_number(conn, trusted_stage):
+    """https://docs.snowflake.com/en/user-guide/querying-metadata: METADATA$FILENAME is the "name of the
+    staged data file the current row belongs to. Includes the full path to the data file" - for an S3
+    stage on s3://<bucket>/data/, the object's key data/countries/x.ndjson, not the part below the stage
+    URL; METADATA$FILE_ROW_NUMBER numbers the records of each file from 1."""
     s3, bucket, stage = trusted_stage["s3"], trusted_stage["bucket"], trusted_stage["stage"]
     s3.put_object(Bucket=bucket, Key="data/countries/x.ndjson", Body=b'{"c": "A"}\n{"c": "B"}\n')
     q(conn, "CREATE OR REPLACE TABLE L (DATA VARIANT, F VARCHAR, R NUMBER, TS TIMESTAMP_LTZ)")
@@ -215,8 +222,35 @@ def test_copy_with_transformation_records_file_name_and_row_number(conn, trusted
     q(conn, f"COPY INTO L (DATA, F, R, TS) FROM (SELECT $1, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER, "
             f"METADATA$START_SCAN_TIME FROM @{stage}) FILE_FORMAT = (FORMAT_NAME = 'FIDELITY.T.JSONF')")
     rows = q(conn, "SELECT DATA:c::STRING, F, R FROM L ORDER BY R").rows
-    assert rows == [("A", "countries/x.ndjson", 1), ("B", "countries/x.ndjson", 2)]
+    assert rows == [("A", "data/countries/x.ndjson", 1), ("B", "data/countries/x.ndjson", 2)]
     assert q(conn, "SELECT COUNT(*) FROM L WHERE TS IS NULL").rows == [(0,)]
+
+
+def test_load_metadata_is_the_file_name_and_checksum_and_belongs_to_the_table(conn, trusted_stage):
+    """Snowflake decides LOAD_SKIPPED by file name + checksum (ETag), not by last-modified time
+    (https://docs.snowflake.com/en/user-guide/data-load-considerations-load#loading-older-files): the
+    same bytes uploaded again are skipped, changed bytes under the same name load. TRUNCATE TABLE
+    deletes the table's load metadata (https://docs.snowflake.com/en/sql-reference/sql/truncate-table),
+    DELETE does not; a table created anew (CREATE OR REPLACE) has none."""
+    s3, bucket, stage = trusted_stage["s3"], trusted_stage["bucket"], trusted_stage["stage"]
+    copy = f"COPY INTO M FROM @{stage} FILES = ('m.ndjson') FILE_FORMAT = (TYPE = JSON)"
+
+    def statuses() -> list[tuple[str, int]]:
+        return [(r["status"], r["rows_loaded"]) for r in q(conn, copy).as_dicts()]
+
+    s3.put_object(Bucket=bucket, Key="data/m.ndjson", Body=b'{"n": 1}\n')
+    q(conn, "CREATE OR REPLACE TABLE M (V VARIANT)")
+    assert statuses() == [("LOADED", 1)]
+    s3.put_object(Bucket=bucket, Key="data/m.ndjson", Body=b'{"n": 1}\n')  # same bytes, newer LastModified
+    assert statuses() == [("LOAD_SKIPPED", 0)]
+    s3.put_object(Bucket=bucket, Key="data/m.ndjson", Body=b'{"n": 2}\n')  # same name, new checksum
+    assert statuses() == [("LOADED", 1)]
+    q(conn, "DELETE FROM M")
+    assert statuses() == [("LOAD_SKIPPED", 0)]  # DELETE keeps the load metadata
+    q(conn, "TRUNCATE TABLE M")
+    assert statuses() == [("LOADED", 1)]  # TRUNCATE forgets it
+    q(conn, "CREATE OR REPLACE TABLE M (V VARIANT)")
+    assert statuses() == [("LOADED", 1)]  # so does a table created anew
 
 
 def test_copy_of_malformed_json_fails_with_a_sql_error_and_loads_nothing(conn, trusted_stage):
