@@ -30,7 +30,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from helpers.local_cloud import aws_access
+from helpers.local_cloud import aws_access, s3_streaming
 
 GLUE_OUTPUT_LOG_GROUP = "/aws-glue/python-jobs/output"
 GLUE_ERROR_LOG_GROUP = "/aws-glue/python-jobs/error"
@@ -286,6 +286,7 @@ def main() -> None:
     os.environ["MOTO_PORT"] = str(args.port)
     _patch_glue(endpoint)
     aws_access.install()
+    s3_streaming.install()
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import run_simple
