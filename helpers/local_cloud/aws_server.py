@@ -30,7 +30,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from helpers.local_cloud import aws_access
+from helpers.local_cloud import aws_access, s3_streaming
 
 GLUE_OUTPUT_LOG_GROUP = "/aws-glue/python-jobs/output"
 GLUE_ERROR_LOG_GROUP = "/aws-glue/python-jobs/error"
@@ -122,6 +122,7 @@ def _execute(job: Any, run: Any, endpoint: str) -> None:
     started = time.time()
     stdout, stderr = "", ""
     creds: dict[str, str] | None = None
+    state, error = "FAILED", None
     try:
         iam = iam_backends[account_id]["aws"]
         role_arn = job.role if job.role.startswith("arn:") else iam.get_role(job.role).arn
@@ -177,21 +178,21 @@ def _execute(job: Any, run: Any, endpoint: str) -> None:
             )
         stdout, stderr = proc.stdout, proc.stderr
         if proc.returncode == 0:
-            run.local_state, run.local_error = "SUCCEEDED", None
+            state, error = "SUCCEEDED", None
         else:
             last = [ln for ln in stderr.splitlines() if ln.strip()]
-            run.local_state = "FAILED"
-            run.local_error = (last[-1] if last else f"script exited with status {proc.returncode}")[:2000]
+            state = "FAILED"
+            error = (last[-1] if last else f"script exited with status {proc.returncode}")[:2000]
     except subprocess.TimeoutExpired as e:
         stdout = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         stderr = (e.stderr or b"").decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-        run.local_state, run.local_error = "TIMEOUT", f"Job run timed out after {e.timeout} seconds"
+        state, error = "TIMEOUT", f"Job run timed out after {e.timeout} seconds"
     except GlueCannotAssumeRole as e:  # Glue reports it on the run; with no session, no logs either
-        run.local_state, run.local_error = "FAILED", str(e)
+        state, error = "FAILED", str(e)
         print(f"glue run {run.job_run_id} ({job.name}): FAILED: {e}", flush=True)
     except Exception as e:  # noqa: BLE001 - recorded on the run, as Glue does
-        run.local_state, run.local_error = "FAILED", f"{type(e).__name__}: {e}"
-        stderr += f"\n{run.local_error}"
+        state, error = "FAILED", f"{type(e).__name__}: {e}"
+        stderr += f"\n{error}"
     finally:
         run.execution_seconds = int(time.time() - started)
         try:
@@ -200,6 +201,10 @@ def _execute(job: Any, run: Any, endpoint: str) -> None:
         except Exception as e:  # noqa: BLE001 - the run's outcome stands; say why its logs are missing
             print(f"glue run {run.job_run_id}: shipping its logs failed: {type(e).__name__}: {e}", flush=True)
         finally:
+            # the terminal state shows once the logs are written, so a poller that sees it can
+            # read them at once (real CloudWatch may lag behind the state; see local-cloud-facts)
+            run.local_error = error
+            run.local_state = state
             run.done.set()
 
 
@@ -286,6 +291,7 @@ def main() -> None:
     os.environ["MOTO_PORT"] = str(args.port)
     _patch_glue(endpoint)
     aws_access.install()
+    s3_streaming.install()
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import run_simple

@@ -474,3 +474,81 @@ def test_a_glue_run_with_a_role_not_yet_propagated_fails_as_glue_reports_it(dela
     _wait_until(created + DELAY)
     run_id = glue.start_job_run(JobName="early")["JobRunId"]
     assert glue_job.wait_for_run(glue, "early", run_id, timeout_s=30)["JobRunState"] == "SUCCEEDED"
+
+
+# --- 5. big objects: ranged GETs and multipart uploads without whole-object copies -------------------
+
+
+def _server_pid(s: Settings) -> int:
+    return json.loads((s.state_dir / "aws.pid").read_text())["pid"]
+
+
+def _peak_kb(pid: int) -> int:
+    return next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmHWM"))
+
+
+@pytest.fixture(scope="module")
+def big_object(p) -> Iterator[dict[str, Any]]:
+    """A 3-part multipart object (5 MiB, 5 MiB, 2 MiB) of known bytes."""
+    s3 = p.s.aws_client("s3")
+    bucket = f"strict-{p.tag}-big"
+    s3.create_bucket(Bucket=bucket)
+    parts = [os.urandom(5 << 20), os.urandom(5 << 20), os.urandom(2 << 20)]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big.bin")["UploadId"]
+    etags = [s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=upload, PartNumber=i + 1, Body=b)["ETag"]
+             for i, b in enumerate(parts)]
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="big.bin", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    try:
+        yield {"s3": s3, "bucket": bucket, "data": b"".join(parts), "etags": etags, "etag": done["ETag"]}
+    finally:
+        for v in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+            s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+        s3.delete_bucket(Bucket=bucket)
+
+
+def test_a_completed_multipart_upload_is_the_parts_in_order_with_s3s_etag(big_object):
+    """The object is the parts concatenated; its ETag is the MD5 of the parts' MD5s, "-<count>".
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html"""
+    import hashlib
+
+    b = big_object
+    body = b["s3"].get_object(Bucket=b["bucket"], Key="big.bin")["Body"].read()
+    assert body == b["data"]
+    md5s = b"".join(bytes.fromhex(e.strip('"')) for e in b["etags"])
+    assert b["etag"] == f'"{hashlib.md5(md5s).hexdigest()}-3"'  # noqa: S324 - S3's ETag algorithm
+
+
+@pytest.mark.parametrize("header, start, end", [("bytes=0-0", 0, 0), ("bytes=5242870-5242890", 5242870, 5242890),
+                                                ("bytes=-100", None, None), ("bytes=12582000-", 12582000, None)])
+def test_ranged_gets_return_exactly_the_range(big_object, header, start, end):
+    """Range GETs (https://www.rfc-editor.org/rfc/rfc9110#name-range, as S3 serves them:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_RequestSyntax)."""
+    b, data = big_object, big_object["data"]
+    expected = data[-100:] if start is None else data[start: (end + 1) if end is not None else None]
+    got = b["s3"].get_object(Bucket=b["bucket"], Key="big.bin", Range=header)
+    assert got["Body"].read() == expected
+    assert got["ContentLength"] == len(expected)
+    first = len(data) - 100 if start is None else start
+    assert got["ContentRange"] == f"bytes {first}-{first + len(expected) - 1}/{len(data)}"
+
+
+def test_a_range_past_the_end_is_refused(big_object):
+    """S3 answers an unsatisfiable range with 416 InvalidRange.
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html"""
+    b = big_object
+    assert _denied(b["s3"].get_object, Bucket=b["bucket"], Key="big.bin", Range=f"bytes={len(b['data'])}-")["Code"] == "InvalidRange"
+
+
+def test_ranged_gets_do_not_load_the_whole_object(p, big_object):
+    """moto reads (and copies) the whole object for every ranged GET; the local AWS reads the range.
+    Twenty 64 KiB ranges of a 12 MiB object must not raise the server's peak RSS by the object's size."""
+    b, pid = big_object, _server_pid(p.s)
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # reset the peak RSS to the current RSS
+    before = _peak_kb(pid)
+    for i in range(20):
+        off = i * 600_000
+        assert b["s3"].get_object(Bucket=b["bucket"], Key="big.bin", Range=f"bytes={off}-{off + 65535}")["Body"].read() == \
+            b["data"][off: off + 65536]
+    assert _peak_kb(pid) - before < 6 * 1024, "a ranged GET materialised the whole object"

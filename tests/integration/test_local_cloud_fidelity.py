@@ -343,7 +343,12 @@ def _glue_role(settings, bucket_pattern: str, trusted_service: str = "glue.amazo
     arn = iam_client.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     iam_client.put_role_policy(RoleName=role, PolicyName="s3", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket_pattern}"}]}))
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket_pattern}"},
+            # Glue writes the run's logs with the job role (the local AWS enforces it, as AWS does)
+            {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": "arn:aws:logs:*:*:log-group:/aws-glue/python-jobs/*"},
+        ]}))
     return arn
 
 
@@ -381,7 +386,8 @@ def test_glue_cannot_run_a_job_whose_role_does_not_trust_glue(settings):
     name, _ = _glue_job(settings, role_arn, b"print('never')\n")
     glue = settings.aws_client("glue")
     run = glue_job.wait_for_run(glue, name, glue_job.start_run(glue, name, {}), timeout_s=60)
-    assert run["JobRunState"] == "FAILED" and "glue.amazonaws.com" in run["ErrorMessage"]
+    assert run["JobRunState"] == "FAILED"
+    assert run["ErrorMessage"] == f"Service is unable to assume role {role_arn}. Please verify role's TrustPolicy"
 
 
 def test_glue_job_reads_its_script_with_the_roles_permissions(settings):

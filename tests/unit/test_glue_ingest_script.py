@@ -809,6 +809,17 @@ def test_subprocess_s3_endpoint_comes_from_aws_endpoint_url(tmp_path, server, fi
     assert "127.0.0.1:9" in message
 
 
+def test_subprocess_s3_source_unreachable_is_a_clean_download_error(tmp_path):
+    result = _run_script(tmp_path, "--source_url", SOURCE_URL, "--bucket", BUCKET, "--key", KEY,
+                         "--quarantine_prefix", QPREFIX)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    failure = json.loads(result.stdout)
+    assert failure["stage"] == "download"
+    assert error_line(result.stderr).startswith(
+        f"ERROR: could not download {SOURCE_URL} (bucket {BUCKET}, key {SOURCE_KEY}): EndpointConnectionError (")
+    assert "127.0.0.1:9" in failure["error"] and "AWS_ENDPOINT_URL" in failure["error"]
+
+
 def test_script_imports_only_the_standard_library_and_its_declared_glue_modules(ingest):
     """Glue's Python shell 3.9 runs the script with the standard library and the preloaded
     libraries only (anything else needs --additional-python-modules, a pip install per run):
