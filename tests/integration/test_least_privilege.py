@@ -34,7 +34,7 @@ import pytest
 from botocore.exceptions import ClientError
 from parliament import analyze_policy_string
 
-from helpers import glue_job, iam, storage, warehouse
+from helpers import glue_job, iam, load, storage, warehouse
 from helpers import teardown as td
 from helpers.pipeline import Pipeline
 from helpers.settings import Settings
@@ -135,13 +135,9 @@ def namespaced(tag: str, **overrides: Any) -> Settings:
     return Settings(**{**names, **overrides})
 
 
-def copy_sql(db: str) -> str:
-    """The COPY of dbt's load_countries_from_stage macro."""
-    return (
-        f"COPY INTO {db}.RAW.COUNTRIES_COPY (DATA, SOURCE_FILE, SOURCE_FILE_ROW, LOADED_AT) FROM ("
-        f"SELECT $1, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER, METADATA$START_SCAN_TIME "
-        f"FROM @{db}.RAW.COUNTRIES_STAGE) FILE_FORMAT = (FORMAT_NAME = '{db}.RAW.COUNTRIES_JSON_FORMAT') FORCE = TRUE"
-    )
+def load_sql(db: str) -> list[str]:
+    """The pipeline's own load statements (sql/04_load.sql): fresh build schemas, the copy table, the COPY."""
+    return load.load_statements(db)
 
 
 def assert_denied(call: Any, *args: Any, **kwargs: Any) -> None:
@@ -418,9 +414,10 @@ def test_a_stage_whose_role_trusts_snowflake_can_list_and_copy(lp):
     assert f"s3://{s.bucket}/{s.data_key}" in [f["name"] for f in listing]
     db = s.database("dev")
     with warehouse.connect(s, None) as conn:
-        warehouse.execute(conn, copy_sql(db))
+        for statement in load_sql(db):
+            warehouse.execute(conn, statement)
         rows = warehouse.execute(
-            conn, f"SELECT COUNT(*) FROM {db}.RAW.COUNTRIES_COPY WHERE SOURCE_FILE LIKE '%{s.data_file_name}'"
+            conn, f"SELECT COUNT(*) FROM {db}.RAW_BUILD.COUNTRIES_COPY WHERE SOURCE_FILE LIKE '%{s.data_file_name}'"
         ).rows
     assert rows == [(2,)]
 
@@ -430,16 +427,19 @@ def test_a_stage_whose_trust_policy_is_still_the_placeholder_cannot_list(lp):
     account = Pipeline(u).names().account_id
     assert iam.get_trust_policy(u.aws_client("iam"), u.snowflake_role_name) == iam.snowflake_placeholder_trust_policy(account)
     with warehouse.connect(u, None) as conn, pytest.raises(Exception, match="Error assuming AWS_ROLE"):
-        warehouse.execute(conn, f"LIST @{u.database('dev')}.RAW.COUNTRIES_STAGE")
+        warehouse.execute(conn, f"LIST @{u.database('dev')}.LANDING.COUNTRIES_STAGE")
 
 
 def test_a_stage_whose_trust_policy_is_still_the_placeholder_cannot_copy(lp):
     u = lp["untrusted"]
     db = u.database("dev")
+    *prepare, copy = load_sql(db)
     with warehouse.connect(u, None) as conn:
+        for statement in prepare:
+            warehouse.execute(conn, statement)
         with pytest.raises(Exception, match="Error assuming AWS_ROLE"):
-            warehouse.execute(conn, copy_sql(db))
-        assert warehouse.execute(conn, f"SELECT COUNT(*) FROM {db}.RAW.COUNTRIES_COPY").rows == [(0,)]
+            warehouse.execute(conn, copy)
+        assert warehouse.execute(conn, f"SELECT COUNT(*) FROM {db}.RAW_BUILD.COUNTRIES_COPY").rows == [(0,)]
 
 
 # --- bucket hygiene ------------------------------------------------------------------------------

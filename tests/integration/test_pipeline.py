@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from helpers import validation, warehouse
+from helpers import dbt, publish, validation, warehouse
 from helpers.pipeline import Pipeline
 from tests.conftest import FIXTURE, PROJECT_ROOT, SHARED_DATA
 
@@ -111,7 +111,7 @@ def test_raw_rows_carry_lineage(settings, dev_run):
         positions = warehouse.execute(
             conn, "select min(source_file_row), max(source_file_row), count(*) from RAW.COUNTRY_DETAILS_RAW"
         ).rows[0]
-    assert rows == [("countries.ndjson", dev_run.run_id)]
+    assert rows == [(settings.data_key, dev_run.run_id)]  # METADATA$FILENAME: the full S3 key
     assert positions == (1, 20, 20)
 
 
@@ -130,7 +130,9 @@ def test_run_report_describes_the_run(dev_run, fixture_countries):
     assert report["rows_per_layer"]["raw"] == len(fixture_countries)
     assert report["dbt"]["counts"]["model"] == {"success": 10}
     assert report["dbt"]["counts"]["test"]["pass"] >= 40 and not report["dbt"]["failures"]
-    assert set(report["seconds_per_step"]) == {"iam", "s3", "glue", "snowflake", "dbt", "validation"}
+    assert set(report["seconds_per_step"]) == {"iam", "s3", "glue", "snowflake", "load", "dbt", "validation"}
+    assert [f["status"] for f in report["load"]["files"]] == ["LOADED"]
+    assert report["load"]["rows_loaded"] == len(fixture_countries)
     assert all(check["ok"] for check in report["validation"]["checks"])
 
 
@@ -156,14 +158,16 @@ def test_prod_target_builds_the_same_marts_in_its_own_database(settings, dev_run
 
 
 def test_sql_and_compiled_dbt_models_parse_as_snowflake_sql(settings, dev_run):
-    Pipeline(settings).transform("prod", "parse-check")  # compiles every model for the prod target
+    compiled_run = dbt.run_dbt(settings, ["compile"], target="prod", dbt_vars={"schema_suffix": "_BUILD"})
+    assert compiled_run.ok, compiled_run.log_tail[-20:]
     files = sorted((PROJECT_ROOT / "sql").glob("*.sql"))
     compiled = sorted((settings.dbt_target_dir / "prod" / "compiled").rglob("*.sql"))
-    assert len(files) >= 3 and len(compiled) >= 10
+    assert len(files) >= 5 and len(compiled) >= 10
     pipeline = Pipeline(settings)
+    context = {**pipeline.sql_context("prod"), "layers": publish.LAYERS, "suffix": publish.BUILD_SUFFIX}
     skipped = []
     for path in files:
-        for statement in warehouse.render_sql(path, pipeline.sql_context("prod")):
+        for statement in warehouse.render_sql(path, context):
             if statement.upper().startswith(SQLGLOT_HAS_NO_GRAMMAR_FOR):
                 skipped.append(statement.split()[0:3])
                 continue
