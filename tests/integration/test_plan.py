@@ -220,3 +220,84 @@ def _state_keys(line: str, s: Settings) -> list[str]:
     if line.startswith(("detach ", "inline policy ", "remove ", "policy version ")):
         return []  # parts of a role / policy that is itself checked
     return [line]
+
+
+READ_ONLY_AWS = ("Get", "List", "Describe", "Head")
+READ_ONLY_SQL = ("SHOW ", "DESC ", "DESCRIBE ", "SELECT ")
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Every AWS operation (botocore's own event, so no call can slip past) and every SQL statement
+    `plan` sends."""
+    calls: dict[str, list[str]] = {"aws": [], "sql": []}
+    original_client, original_execute = Settings.aws_client, warehouse.execute
+
+    def aws_client(self: Settings, service: str, **kw: Any) -> Any:
+        client = original_client(self, service, **kw)
+        client.meta.events.register(
+            "before-call.*.*", lambda model, **_: calls["aws"].append(f"{service}:{model.name}"))
+        return client
+
+    def execute(conn: Any, sql: str, params: Any = None) -> Any:
+        calls["sql"].append(sql)
+        return original_execute(conn, sql, params)
+
+    monkeypatch.setattr(Settings, "aws_client", aws_client)
+    monkeypatch.setattr(warehouse, "execute", execute)
+    return calls
+
+
+def test_plan_sends_only_read_calls_and_read_statements(s: Settings, recorded: dict[str, list[str]]) -> None:
+    """A write that changes nothing (e.g. re-enabling versioning that is already on) would not show
+    in a before/after listing; the calls themselves are therefore checked too."""
+    p = Pipeline(s)
+    roles = p.setup_iam()
+    p.setup_storage()
+    p.setup_glue_job(roles)
+    p.ingest(s.resolved_source_url, new_run_id())
+    p.setup_integration(roles, "dev")
+    p.setup_stage("dev")
+    p.load("dev")
+    recorded["aws"].clear()
+    recorded["sql"].clear()
+    for target in ("dev", "prod"):
+        planning.build_plan(s, target, with_teardown=True)
+    aws, sql = recorded["aws"], recorded["sql"]
+    assert aws and sql
+    writes = [c for c in aws if not c.split(":", 1)[1].startswith(READ_ONLY_AWS) and c != "sts:GetCallerIdentity"]
+    assert writes == []
+    assert [q for q in sql if not q.lstrip().upper().startswith(READ_ONLY_SQL)] == []
+    # it did ask about the things it reports on
+    for op in ("iam:GetPolicyVersion", "s3:GetBucketEncryption", "s3:ListObjectVersions", "glue:GetJob",
+               "glue:GetJobRuns", "logs:DescribeLogStreams"):
+        assert op in aws, op
+    assert any(q.upper().startswith("DESC INTEGRATION") for q in sql)
+    td.teardown(s)
+
+
+def test_an_unreachable_aws_is_a_clear_error_not_a_plan(local_cloud: object) -> None:
+    closed = plan_settings().model_copy(update={"aws_endpoint_url": "http://127.0.0.1:9"})  # nothing listens on 9
+    with pytest.raises(planning.PlanFailed, match=r"AWS \(http://127.0.0.1:9\) could not be reached") as e:
+        planning.build_plan(closed, "dev")
+    assert "Nothing was changed" in str(e.value)
+
+
+def test_cli_plan_prints_the_plan_and_its_json(s: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from helpers import cli
+
+    monkeypatch.setattr(cli, "_settings", plan_settings)
+    runner = CliRunner()
+    text = runner.invoke(cli.app, ["plan", "--teardown", "--snowflake-credit-usd", "2.5"])
+    assert text.exit_code == 0, text.output
+    assert "[would create] glue job plantest-ingest" in text.stdout
+    assert "== teardown would delete" in text.stdout and "$2.5/credit" in text.stdout
+    as_json = runner.invoke(cli.app, ["plan", "--json", "--target", "prod"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)
+    assert data["target"] == "prod" and data["cost"]["prices"]["snowflake_credit_usd"] == planning.SNOWFLAKE_CREDIT_USD
+    assert any(i["resource"] == "snowflake database PLANTEST_PROD" for i in data["items"])
+    bad = runner.invoke(cli.app, ["plan", "--target", "qa"])
+    assert bad.exit_code == 1 and "unknown target" in bad.output
