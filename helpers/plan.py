@@ -526,6 +526,14 @@ def build_plan(settings: Settings | None = None, target: str = "dev", with_teard
 
         service = _unreachable(e)
         if service is None:
+            if _code(e) in {"AccessDenied", "AccessDeniedException", "403", "UnauthorizedOperation"}:
+                op = getattr(e, "operation_name", "a read call")
+                raise PlanFailed(
+                    f"AWS refused {op} ({_code(e)}): {e}\nNothing was changed. hint: the plan needs read access "
+                    "(iam:Get*/List*, s3:GetBucket*/ListBucket*/GetObject metadata, glue:GetJob*/GetJobRuns, "
+                    "logs:Describe*); a 403 on HeadBucket can also mean the bucket name belongs to another account "
+                    f"(PIPELINE_BUCKET={s.bucket})."
+                ) from e
             raise
         where = (s.resolved_aws_endpoint or "the AWS endpoint") if service == "AWS" else "Snowflake"
         raise PlanFailed(

@@ -301,3 +301,24 @@ def test_cli_plan_prints_the_plan_and_its_json(s: Settings, monkeypatch: pytest.
     assert any(i["resource"] == "snowflake database PLANTEST_PROD" for i in data["items"])
     bad = runner.invoke(cli.app, ["plan", "--target", "qa"])
     assert bad.exit_code == 1 and "unknown target" in bad.output
+
+
+def test_a_refused_read_is_a_clear_error_naming_the_call(s: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS answers 403 to HeadBucket for a bucket of another account (or without s3:ListBucket):
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html - the plan must not call that
+    "would create"."""
+    from botocore.exceptions import ClientError
+
+    original = Settings.aws_client
+
+    def aws_client(self: Settings, service: str, **kw: Any) -> Any:
+        client = original(self, service, **kw)
+        if service == "s3":
+            def refuse(**_: Any) -> None:
+                raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadBucket")
+            client.head_bucket = refuse
+        return client
+
+    monkeypatch.setattr(Settings, "aws_client", aws_client)
+    with pytest.raises(planning.PlanFailed, match=r"(?s)AWS refused HeadBucket \(403\).*PIPELINE_BUCKET=plantest-bucket"):
+        planning.build_plan(s, "dev")
