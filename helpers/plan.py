@@ -15,9 +15,13 @@ Prices (module constants, overridable by environment variables or `Prices(...)` 
 * AWS Glue Python shell: $0.44 per DPU-hour, billed per second with a 1-minute minimum; our job runs
   at MaxCapacity 0.0625 (1/16 DPU). https://aws.amazon.com/glue/pricing/
 * S3 Standard storage: $0.023 per GB-month (us-east-1, first 50 TB). https://aws.amazon.com/s3/pricing/
-* Snowflake: an X-Small warehouse uses 1 credit per hour, billed per second with a 60-second minimum
-  each time it starts or resumes; the price of a credit depends on edition and region, so it is a
-  setting. https://docs.snowflake.com/en/user-guide/warehouses-overview
+* Snowflake: an X-Small warehouse uses 1 credit per hour
+  (https://docs.snowflake.com/en/user-guide/warehouses-overview), "billed per-second, with a 60-second
+  (i.e. 1-minute) minimum: each time a warehouse is started or resumed"
+  (https://docs.snowflake.com/en/user-guide/cost-understanding-compute); the price of a credit depends
+  on edition and region, so it is a setting.
+* Not counted: S3 requests, CloudWatch Logs ingestion and storage, Snowflake cloud services (free
+  below 10% of the day's compute) and storage of the tables - each well under a cent for this data.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ GLUE_MAX_CAPACITY = 0.0625  # DPU: glue_job.job_definition's MaxCapacity
 S3_GB_MONTH_USD = 0.023  # S3 Standard, first 50 TB/month, us-east-1 (https://aws.amazon.com/s3/pricing/)
 SNOWFLAKE_CREDIT_USD = 3.00  # depends on edition and region: set PIPELINE_PRICE_SNOWFLAKE_CREDIT_USD
 SNOWFLAKE_CREDITS_PER_HOUR = 1.0  # X-Small (https://docs.snowflake.com/en/user-guide/warehouses-overview)
-SNOWFLAKE_MIN_BILLED_SECONDS = 60  # per start or resume of the warehouse
+SNOWFLAKE_MIN_BILLED_SECONDS = 60  # per start or resume (https://docs.snowflake.com/en/user-guide/cost-understanding-compute)
 GLUE_RUN_SECONDS = 60.0  # estimated: the fixture lands in seconds; a 100 MB source takes longer
 WAREHOUSE_SECONDS = 120.0  # estimated: COPY + dbt build + tests + publish + validation
 ENV = {
@@ -120,6 +124,7 @@ def estimate_cost(prices: Prices, source_bytes: int, source_of_size: str = "") -
             "https://aws.amazon.com/glue/pricing/",
             "https://aws.amazon.com/s3/pricing/",
             "https://docs.snowflake.com/en/user-guide/warehouses-overview",
+            "https://docs.snowflake.com/en/user-guide/cost-understanding-compute",
         ],
         "overrides": {name: var for name, var in ENV.items()},
     }
