@@ -122,11 +122,21 @@ def s(local_cloud: object) -> Settings:
     return settings
 
 
-def test_plan_on_an_empty_account_changes_nothing_and_would_create_everything(s: Settings) -> None:
+def test_plan_on_an_empty_account_changes_nothing_and_would_create_everything(
+    s: Settings, recorded: dict[str, list[str]]
+) -> None:
     before = account_state(s)
+    recorded["aws"].clear()
+    recorded["sql"].clear()
     plan = planning.build_plan(s, "dev", with_teardown=True)
     planning.render(plan)
     plan_prod = planning.build_plan(s, "prod")
+    sent = list(recorded["sql"])
+    assert [c for c in recorded["aws"] if not c.split(":", 1)[1].startswith(READ_ONLY_AWS)
+            and c != "sts:GetCallerIdentity"] == []
+    assert [q for q in sent if not q.lstrip().upper().startswith(READ_ONLY_SQL)] == []
+    # Snowflake errors on SHOW ... IN DATABASE <missing> (the local warehouse answers empty): never asked
+    assert not [q for q in sent if "IN DATABASE PLANTEST_" in q.upper()]
     assert _changed(before, account_state(s)) == []
     assert plan.items and {i.status for i in plan.items} == {planning.CREATE}
     assert {i.status for i in plan_prod.items} == {planning.CREATE}
@@ -212,8 +222,9 @@ def test_plan_lists_everything_a_run_creates_and_stays_read_only_after_it(s: Set
     for line in found:
         for key in _state_keys(line, s):
             assert key not in gone, f"plan --teardown listed {line!r} but {key!r} is still there"
-    deleted = result["deleted"]
-    for kind in ("log stream", "glue job", "iam role", "snowflake database", "snowflake integration"):
+    deleted = [x.split(" (", 1)[0] for x in result["deleted"]]
+    found = [x.split(" (", 1)[0] for x in found]
+    for kind in ("log stream", "log group", "glue job", "iam role", "snowflake database", "snowflake integration"):
         assert sorted(x for x in found if x.startswith(kind)) == sorted(x for x in deleted if x.startswith(kind)), kind
     versions = sum(1 for x in found if x.startswith(("object version", "delete marker")))
     assert versions == sum(int(x.split()[0]) for x in deleted if x.endswith(f"object versions in s3://{s.bucket}"))
@@ -232,7 +243,7 @@ def _state_keys(line: str, s: Settings) -> list[str]:
     if line.startswith("snowflake integration "):
         return [line.upper().replace("SNOWFLAKE INTEGRATION ", "snowflake integration ")]
     if line.startswith("log group "):
-        return []  # shared: deleted only when empty (teardown's rule), checked through the streams
+        return [line.split(" (", 1)[0]]  # listed only when nothing but our streams is in it (teardown's rule)
     if line.startswith(("detach ", "inline policy ", "remove ", "policy version ")):
         return []  # parts of a role / policy that is itself checked
     return [line]
