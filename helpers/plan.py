@@ -36,13 +36,11 @@ from typing import Any
 
 from helpers import glue_job, iam, publish, teardown, warehouse
 from helpers import load as loading
+from helpers.pipeline import GLUE_SCRIPT, INCOMING_PREFIX, STATE_SCHEMA, STATE_TABLE, _unreachable
 from helpers.settings import PROJECT_ROOT, Settings
 
-GLUE_SCRIPT = PROJECT_ROOT / "glue" / "countries_ingest.py"
 FIXTURE = PROJECT_ROOT / "helpers" / "fixtures" / "countries_sample.json"
 DBT_MODELS_DIR = PROJECT_ROOT / "dbt_project" / "models"
-INCOMING_PREFIX = "incoming/"  # = pipeline.INCOMING_PREFIX (not imported: pipeline imports dbt and more)
-STATE_SCHEMA, STATE_TABLE = "AUDIT", "LOAD_STATE"  # = pipeline.STATE_SCHEMA / STATE_TABLE
 SCHEMAS = ("LANDING", *publish.LAYERS, *(f"{layer}{publish.BUILD_SUFFIX}" for layer in publish.LAYERS), STATE_SCHEMA)
 STAGE, FILE_FORMAT = "COUNTRIES_STAGE", "COUNTRIES_JSON_FORMAT"
 GONE = {"NoSuchEntity", "NoSuchBucket", "NoSuchKey", "NotFound", "404", "EntityNotFoundException",
@@ -527,8 +525,6 @@ def build_plan(settings: Settings | None = None, target: str = "dev", with_teard
     except PlanFailed:
         raise
     except Exception as e:
-        from helpers.pipeline import _unreachable
-
         service = _unreachable(e)
         if service is None:
             if _code(e) in {"AccessDenied", "AccessDeniedException", "403", "UnauthorizedOperation"}:
