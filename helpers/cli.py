@@ -4,6 +4,7 @@
   summary   [--target dev|prod]                       what MART holds now, checked (read-only)
   sql       "SELECT ..." [--target dev|prod]          a query's result as CSV
   teardown  [--yes] [--json]                          delete everything the pipeline created
+  plan      [--target dev|prod] [--teardown] [--json]  what a run (or teardown) would do; read-only
   local     up | down | status [--json]               the local cloud (moto + fakesnow)
   notebooks [--update-committed]                      execute the walkthrough notebooks in order
 """
@@ -144,6 +145,39 @@ def teardown(
         console.print(f"  kept (still used by something that is not ours): {kept}", markup=False)
     if any(result["remaining"].values()):
         raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    target: str = typer.Option("dev", help="dbt target: dev or prod"),
+    with_teardown: bool = typer.Option(False, "--teardown", help="also list exactly what teardown would delete"),
+    as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
+    source_url: str = typer.Option(None, help="the source a run would read (default: as `run`)"),
+    glue_dpu_hour_usd: float = typer.Option(None, help="price per DPU-hour (PIPELINE_PRICE_GLUE_DPU_HOUR_USD)"),
+    s3_gb_month_usd: float = typer.Option(None, help="price per GB-month (PIPELINE_PRICE_S3_GB_MONTH_USD)"),
+    snowflake_credit_usd: float = typer.Option(None, help="price per credit (PIPELINE_PRICE_SNOWFLAKE_CREDIT_USD)"),
+    glue_seconds: float = typer.Option(None, help="estimated Glue run time (PIPELINE_ESTIMATE_GLUE_SECONDS)"),
+    warehouse_seconds: float = typer.Option(None, help="estimated warehouse time (PIPELINE_ESTIMATE_WAREHOUSE_SECONDS)"),
+) -> None:
+    """Show what exists, what a run would create or change (with diffs), every statement it would
+    send and its estimated cost, without changing anything (only Get/List/Describe and SHOW/DESC)."""
+    from helpers import plan as planning
+
+    try:
+        prices = planning.Prices.from_env(
+            glue_dpu_hour_usd=glue_dpu_hour_usd, s3_gb_month_usd=s3_gb_month_usd,
+            snowflake_credit_usd=snowflake_credit_usd, glue_run_seconds=glue_seconds,
+            warehouse_seconds=warehouse_seconds,
+        )
+        result = planning.build_plan(_settings(), target, with_teardown=with_teardown, prices=prices,
+                                     source_url=source_url)
+    except (planning.PlanFailed, ValueError, RuntimeError) as e:
+        console.print(f"FAILED: {e}", style="bold red", markup=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        sys.stdout.write(planning.render(result))
 
 
 @app.command()
