@@ -6,10 +6,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers import warehouse
-from helpers.settings import Settings
+import yaml
 
-CONTINENTS = ("Africa", "Antarctica", "Asia", "Europe", "North America", "Oceania", "South America")
+from helpers import warehouse
+from helpers.settings import PROJECT_ROOT, Settings
+
+DBT_PROJECT_FILE = PROJECT_ROOT / "dbt_project" / "dbt_project.yml"
+
+
+def _dbt_continents() -> tuple[str, ...]:
+    """The continents from the dbt var `continents` (dbt_project.yml), the project's one list: the
+    MART tables, dbt's tests and these checks all follow it."""
+    continents = (yaml.safe_load(DBT_PROJECT_FILE.read_text()).get("vars") or {}).get("continents")
+    if not continents or not all(isinstance(c, str) for c in continents):
+        raise ValueError(f"{DBT_PROJECT_FILE}: vars.continents must be a list of continent names, got {continents!r}")
+    return tuple(continents)
+
+
+CONTINENTS = _dbt_continents()
 SCHEMAS = ("RAW", "TRANSFORM", "MART")
 
 
@@ -22,7 +36,8 @@ def continent_table(continent: str) -> str:
     return "COUNTRY_DETAILS_" + continent.upper().replace(" ", "_")
 
 
-MART_TABLES = (*(continent_table(c) for c in CONTINENTS), "CONTINENT_SUMMARY")
+COUNTRY_DETAILS = "COUNTRY_DETAILS"  # the one country x continent table the continent tables filter
+MART_TABLES = (COUNTRY_DETAILS, *(continent_table(c) for c in CONTINENTS), "CONTINENT_SUMMARY")
 
 
 @dataclass
@@ -107,6 +122,7 @@ def validate(
                 conn, f"select continent_name, country_count from {mart}.CONTINENT_SUMMARY"
             ).rows
         }
+        country_details_rows = scalar(f"select count(*) from {mart}.{COUNTRY_DETAILS}")
         per_table = {c: int(scalar(f"select count(*) from {mart}.{continent_table(c)}")) for c in CONTINENTS}
         per_transform = {
             r[0]: int(r[1])
@@ -123,6 +139,7 @@ def validate(
     report.check("RAW has one row per country", raw_rows, raw_countries)
     report.check("every RAW country reaches TRANSFORM", raw_countries, transform_countries)
     report.check("continent memberships in RAW = rows in the continent tables", memberships, sum(per_table.values()))
+    report.check(f"rows in {COUNTRY_DETAILS} = rows in the continent tables", country_details_rows, sum(per_table.values()))
     for c in CONTINENTS:
         report.check(f"{c}: TRANSFORM countries = MART table rows", per_transform.get(c, 0), per_table[c])
         report.check(f"{c}: MART table rows = CONTINENT_SUMMARY.country_count", per_table[c], summary.get(c, 0))

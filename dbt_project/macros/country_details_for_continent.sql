@@ -1,27 +1,15 @@
-{#- One MART table per continent, one row per country: the TRANSFORM rows (one per country,
-    continent and currency) folded back to the country, its currencies listed. -#}
+{#- A continent's MART table (COUNTRY_DETAILS_<CONTINENT>, a public contract): the rows of the one
+    country x continent model for that continent. Its columns are the contract's (models/mart/
+    _models.yml); the continent must be one of the dbt var `continents`, the project's one list.
+    A table, not a view over COUNTRY_DETAILS: a view's text would name <db>.MART_BUILD.COUNTRY_DETAILS
+    fully qualified, and after the publish swap MART_BUILD holds the previous run (dbt_project.yml). -#}
 {% macro country_details_for_continent(continent) %}
-select
-    country_code,
-    country_code_2,
-    country_name,
-    country_official_name,
-    country_continent_name,
-    region,
-    subregion,
-    capital_name,
-    population,
-    area_km2,
-    is_un_member,
-    is_independent,
-    count(currency_code) as currency_count,
-    listagg(currency_code, ', ') within group (order by currency_code) as currency_codes,
-    load_id,
-    insert_dts
-from {{ ref('country_details_transform') }}
+{%- if continent not in var('continents') -%}
+    {{ exceptions.raise_compiler_error(
+        "country_details_for_continent('" ~ continent ~ "'): not one of the dbt var continents "
+        ~ var('continents') ~ " (dbt_project.yml); add it there or fix the name") }}
+{%- endif -%}
+select *
+from {{ ref('country_details') }}
 where country_continent_name = '{{ continent }}'
-group by
-    country_code, country_code_2, country_name, country_official_name, country_continent_name,
-    region, subregion, capital_name, population, area_km2, is_un_member, is_independent,
-    load_id, insert_dts
 {% endmacro %}
