@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from helpers.validation import CONTINENTS  # the one list: the dbt var `continents`
+
 COLUMNS = {
     "cca3": "VARCHAR", "cca2": "VARCHAR",
     "name": "STRUCT(common VARCHAR, official VARCHAR)",
@@ -26,7 +28,6 @@ COLUMNS = {
     "continents": "VARCHAR[]",
     "currencies": "MAP(VARCHAR, STRUCT(name VARCHAR, symbol VARCHAR))",
 }
-CONTINENTS = ("Africa", "Antarctica", "Asia", "Europe", "North America", "Oceania", "South America")
 
 
 def build(con: duckdb.DuckDBPyConnection, source: str) -> dict:

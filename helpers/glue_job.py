@@ -337,7 +337,11 @@ def run_job(
     if result.summary is None:
         raise GlueJobFailed(
             f"Glue job {name} run {run_id} succeeded but no ingest_summary line reached "
-            f"{OUTPUT_LOG_GROUP}/{run_id} within {summary_wait_s:.0f}s of reading its log",
+            f"{OUTPUT_LOG_GROUP}/{run_id} within {summary_wait_s:.0f}s of reading its log"
+            + ("" if result.output or result.errors else
+               ". Neither of its log streams exists: Glue writes a run's logs with the job role's "
+               "credentials, so check that the role allows logs:CreateLogStream and logs:PutLogEvents on "
+               "/aws-glue/python-jobs/* (helpers/iam.py glue_role_policy)"),
             run=result,
         )
     return result
