@@ -101,6 +101,23 @@ def _logs_resource(self: Any) -> str:
     return "*"
 
 
+def _iam_resource(self: Any) -> str:
+    """The resource IAM authorises an IAM action on (Service Authorization Reference, IAM): the role,
+    the managed policy or the user the request names - also when it does not exist yet (CreateRole,
+    CreatePolicy). moto answers "*" unless the role already exists, so a policy scoped to the
+    pipeline's roles and policies (the operator policy) was refused."""
+    data, account = self.data, self.current_account
+    if "RoleName" in data:  # role actions, Attach/DetachRolePolicy included (PolicyArn is a condition key)
+        return f"arn:aws:iam::{account}:role/{data['RoleName'][0]}"
+    if "PolicyArn" in data:
+        return data["PolicyArn"][0]
+    if self._get_action() in {"CreatePolicy"} and "PolicyName" in data:
+        return f"arn:aws:iam::{account}:policy{data.get('Path', ['/'])[0]}{data['PolicyName'][0]}"
+    if "UserName" in data:
+        return f"arn:aws:iam::{account}:user/{data['UserName'][0]}"
+    return "*"
+
+
 def _caller(account_id: str, headers: Any) -> Any:
     """moto's access-key object (user or assumed-role session) of the request's signature."""
     from moto.iam.access_control import create_access_key
@@ -117,11 +134,19 @@ def _install_json_service_evaluation() -> None:
     original = access_control.IAMRequestBase.check_action_permitted
 
     def check_action_permitted(self: Any, resource: str) -> None:
-        if self._service not in {"glue", "logs"}:
+        if self._service not in {"glue", "logs", "iam"}:
             return original(self, resource)
         docs = policy_documents(self._access_key.collect_policies())
-        decision = evaluate(docs, self._action, resource)
+        context: dict[str, list[str]] = {}
+        if self._service == "iam" and self._data.get("PolicyArn"):
+            # AttachRolePolicy / DetachRolePolicy: the iam:PolicyARN condition key
+            context["iam:PolicyARN"] = list(self._data["PolicyArn"])[:1]
+        decision = evaluate(docs, self._action, resource, context)
         if decision != Decision.ALLOW:
+            if self._service == "iam":  # IAM's query protocol: AccessDenied, HTTP 403
+                from moto.core.exceptions import AccessDeniedError
+
+                raise AccessDeniedError(user_arn=self._access_key.arn, action=self._action)
             raise _json_denied(denial_message(self._access_key.arn, self._action, resource, decision))
 
     access_control.IAMRequestBase.check_action_permitted = check_action_permitted
@@ -226,12 +251,76 @@ def _install_propagation_delay() -> None:
     access_control.IAMRequest._raise_access_denied = raise_access_denied
 
 
+def _install_s3_action_names() -> None:
+    """moto authorises HeadBucket as an action "s3:HeadBucket", which IAM does not have: AWS
+    authorises it with s3:ListBucket (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html),
+    so a correct least-privilege policy was refused here."""
+    import moto.s3.responses
+
+    moto.s3.responses.ACTION_MAP["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
+
+
+def _install_s3_delete_objects_per_object() -> None:
+    """DeleteObjects is authorised per object: s3:DeleteObject (s3:DeleteObjectVersion for a version)
+    on each key's ARN, each refusal an <Error> entry of the answer
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html). moto checks
+    s3:DeleteObject on the bucket ARN and refuses every key when that fails, so a policy granting deletes
+    by prefix (the operator policy) could not empty the bucket."""
+    from moto.s3 import responses
+
+    original_post = responses.S3Response._bucket_response_post
+
+    def post(self: Any, request: Any, bucket_name: str) -> Any:
+        if request.headers.get("Content-Length"):
+            self.path = self._get_path(request)
+            if self.is_delete_keys():
+                return delete_keys(self, bucket_name)
+        return original_post(self, request, bucket_name)
+
+    def delete_keys(self: Any, bucket_name: str) -> Any:
+        import xmltodict
+
+        objects = xmltodict.parse(self.body, strip_whitespace=False)["Delete"].get("Object", [])
+        objects = objects if isinstance(objects, list) else [objects]
+        allowed, denied = [], []
+        for obj in objects:
+            self.data["Action"] = "DeleteObjectVersion" if obj.get("VersionId") else "DeleteObject"
+            try:
+                self._authenticate_and_authorize_s3_action(bucket_name=bucket_name, key_name=obj["Key"])
+                allowed.append(obj)
+            except Exception as e:  # noqa: BLE001 - moto's access-denied errors have no common base
+                if getattr(e, "code", None) != 403:
+                    raise
+                denied.append(obj)
+        if not allowed:
+            self.body = xmltodict.unparse({"Delete": {"Object": objects}}).encode()
+            return self._bucket_response_delete_keys(bucket_name, authenticated=False)
+        self.body = xmltodict.unparse({"Delete": {"Object": allowed}}).encode()
+        status, headers, body = self._bucket_response_delete_keys(bucket_name)
+        if denied:  # one <Error> per refused key, as S3 answers
+            errors = "".join(
+                f"<Error><Key>{o['Key']}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+                for o in denied
+            )
+            text = body.decode() if isinstance(body, bytes) else body
+            body = text.replace("</DeleteResult>", errors + "</DeleteResult>")
+        return status, headers, body
+
+    responses.S3Response._bucket_response_post = post
+
+
 def install() -> None:
     from moto.glue.responses import GlueResponse
     from moto.logs.responses import LogsResponse
 
+    _install_s3_action_names()
+    _install_s3_delete_objects_per_object()
+
+    from moto.iam.responses import IamResponse
+
     GlueResponse._determine_resource = _glue_resource
     LogsResponse._determine_resource = _logs_resource
+    IamResponse._determine_resource = _iam_resource
     _install_json_service_evaluation()
     _install_glue_pass_role()
     _install_propagation_delay()

@@ -1,6 +1,9 @@
 """A cloud-mode rehearsal: `PIPELINE_MODE=cloud` against the local cloud through explicit endpoint
 overrides, so the path a real user takes (standard AWS credential chain, key-pair auth, a bucket they
-name, an s3:// source, no local-only defaults) runs end to end: dev, prod, teardown.
+name, an s3:// source, no local-only defaults) runs end to end: dev, prod, teardown - as an operator
+holding exactly `helpers.iam.operator_policy` (the least-privilege identity policy the README tells a
+user to attach), so the run, the prod run and the teardown prove that policy sufficient under the local
+AWS's enforcement (IAM, S3 object ARNs, Glue job and Logs ARNs, iam:PassRole to Glue only).
 
 What differs from a real account is only where the endpoints are: `AWS_ENDPOINT_URL` (boto3's standard
 override, https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html) and
@@ -23,12 +26,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from helpers import iam as iam_policies
 from helpers.settings import PROJECT_ROOT, Settings
 from tests.conftest import FIXTURE
 
 pytestmark = pytest.mark.integration
 
-OPERATOR_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +40,19 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
     local = Settings()  # the test's own view of the local cloud: only to make the operator's keys
     endpoints = local.local_cloud
     iam = local.aws_client("iam")
-    user = f"rehearsal-operator-{secrets.token_hex(3)}"
+    suffix = secrets.token_hex(3)
+    names = {
+        "bucket": f"countries-rehearsal-{suffix}", "glue_job": f"rehearsal-ingest-{suffix}",
+        "glue_role": f"rehearsal-glue-{suffix}", "snowflake_role": f"rehearsal-snowflake-{suffix}",
+    }
+    account = local.aws_client("sts").get_caller_identity()["Account"]
+    policy = iam_policies.operator_policy(
+        iam_policies.Names(names["bucket"], "data/countries/", "scripts/", "quarantine/", "us-east-1", account),
+        names["glue_role"], names["snowflake_role"], names["glue_job"],
+    )
+    user = f"rehearsal-operator-{suffix}"
     iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName="operator", PolicyDocument=json.dumps(OPERATOR_POLICY))
+    iam.put_user_policy(UserName=user, PolicyName="operator", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName=user)["AccessKey"]
     (home / "credentials").write_text(
         f"[rehearsal]\naws_access_key_id = {key['AccessKeyId']}\naws_secret_access_key = {key['SecretAccessKey']}\n"
@@ -51,7 +64,6 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
     ))
     (home / "state").mkdir()
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "PIPELINE_"))}
-    suffix = secrets.token_hex(3)
     env = {
         **keep,
         "PYTHONPATH": str(PROJECT_ROOT),
@@ -63,10 +75,10 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
         "AWS_CONFIG_FILE": str(home / "config"),
         "AWS_PROFILE": "rehearsal",
         "AWS_ENDPOINT_URL": endpoints["aws"]["url"],
-        "PIPELINE_BUCKET": f"countries-rehearsal-{suffix}",
-        "PIPELINE_GLUE_JOB": f"rehearsal-ingest-{suffix}",
-        "PIPELINE_GLUE_ROLE": f"rehearsal-glue-{suffix}",
-        "PIPELINE_SNOWFLAKE_AWS_ROLE": f"rehearsal-snowflake-{suffix}",
+        "PIPELINE_BUCKET": names["bucket"],
+        "PIPELINE_GLUE_JOB": names["glue_job"],
+        "PIPELINE_GLUE_ROLE": names["glue_role"],
+        "PIPELINE_SNOWFLAKE_AWS_ROLE": names["snowflake_role"],
         "PIPELINE_DEV_DATABASE": "REHEARSAL_DEV",
         "PIPELINE_PROD_DATABASE": "REHEARSAL_PROD",
         "PIPELINE_INTEGRATION": "REHEARSAL_S3_INTEGRATION",
@@ -132,3 +144,35 @@ def test_cloud_mode_refuses_a_local_file_source_naming_the_fix(cloud_env, tmp_pa
     run = helpers_cli(cloud_env, "run", "--source-url", source.as_uri())
     assert run.returncode != 0
     assert "s3://" in run.stderr and "incoming/" in run.stderr
+
+
+def test_the_operator_policy_denies_other_roles_buckets_and_glue_jobs(cloud_env):
+    """What the operator must not do is denied by the local AWS's evaluation of the very policy the run
+    above succeeded with (IAM, S3 and Glue resource ARNs,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html)."""
+    import boto3
+    import botocore.exceptions
+
+    kwargs = {"endpoint_url": cloud_env["AWS_ENDPOINT_URL"], "region_name": "us-east-1"}
+    creds = {}
+    for line in Path(cloud_env["AWS_SHARED_CREDENTIALS_FILE"]).read_text().splitlines():
+        if "=" in line:
+            k, v = (p.strip() for p in line.split("=", 1))
+            creds[k] = v
+    session = boto3.session.Session(**creds)
+    iam, s3, glue = (session.client(s, **kwargs) for s in ("iam", "s3", "glue"))
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    account = session.client("sts", **kwargs).get_caller_identity()["Account"]
+    glue_role = f"arn:aws:iam::{account}:role/{cloud_env['PIPELINE_GLUE_ROLE']}"
+    denied = {
+        "another role": lambda: iam.create_role(RoleName="not-ours", AssumeRolePolicyDocument=trust),
+        "another managed policy": lambda: iam.create_policy(PolicyName="not-ours", PolicyDocument=trust),
+        "another bucket": lambda: s3.create_bucket(Bucket=f"{cloud_env['PIPELINE_BUCKET']}-other"),
+        "another Glue job": lambda: glue.create_job(
+            Name="not-ours", Role=glue_role, Command={"Name": "pythonshell", "ScriptLocation": "s3://x/y.py"}),
+    }
+    for what, call in denied.items():
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] in {"AccessDenied", "AccessDeniedException"}, what
