@@ -34,9 +34,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from helpers import glue_job, iam, publish, teardown, warehouse
+from helpers import glue_job, iam, publish, storage, teardown, warehouse
 from helpers import load as loading
-from helpers.pipeline import GLUE_SCRIPT, INCOMING_PREFIX, STATE_SCHEMA, STATE_TABLE, _unreachable
+from helpers.pipeline import GLUE_SCRIPT, STATE_SCHEMA, STATE_TABLE, _unreachable
 from helpers.settings import PROJECT_ROOT, Settings
 
 FIXTURE = PROJECT_ROOT / "helpers" / "fixtures" / "countries_sample.json"
@@ -299,7 +299,7 @@ def _plan_s3(plan: Plan, s: Settings, source_url: str) -> dict[str, Any] | None:
 
         path = Path(unquote(urlparse(source_url).path))
         if path.is_file():
-            key = f"{INCOMING_PREFIX}{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}-{path.name}"
+            key, _sha256 = storage.incoming_key(path, s.incoming_prefix)
             head_in = _get(s3.head_object, Bucket=bucket, Key=key) if exists else None
             plan.add("s3", f"s3 object {bucket}/{key}", EXISTS if head_in else CREATE,
                      f"the local source uploaded for the Glue job ({source_url})")
@@ -547,7 +547,7 @@ def _build_plan(s: Settings, target: str, with_teardown: bool, prices: Prices, s
     account = s.aws_client("sts").get_caller_identity()["Account"]
     plan = Plan(target=target, mode=s.mode, account=account)
     names = iam.Names(s.bucket, s.data_prefix, s.scripts_prefix, s.quarantine_prefix, s.aws_region, account,
-                      incoming_prefix=INCOMING_PREFIX)
+                      incoming_prefix=s.incoming_prefix)
     source_url = source_url or s.resolved_source_url
     with warehouse.connect(s, None) as conn:
         integration = _integration(conn, s.integration_name)

@@ -56,20 +56,25 @@ def upload_file_if_changed(s3: Any, path: Path, bucket: str, key: str) -> dict[s
     return {"key": key, "sha256": digest, "version_id": put.get("VersionId"), "uploaded": True}
 
 
-def upload_source_file(s3: Any, path: Path, bucket: str, prefix: str) -> dict[str, Any]:
-    """Upload a local source file to `s3://<bucket>/<prefix><sha256[:16]>-<name>` for the Glue job
-    to read (a Glue worker cannot read the caller's disk). Named by content, so the same file is
-    uploaded once and a changed one never overwrites what an earlier run read."""
+def incoming_key(path: Path, prefix: str) -> tuple[str, str]:
+    """(the key a local source file is uploaded to, its sha256): `<prefix><sha256[:16]>-<name>`."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1024 * 1024), b""):
             digest.update(chunk)
-    key = f"{prefix}{digest.hexdigest()[:16]}-{path.name}"
+    return f"{prefix}{digest.hexdigest()[:16]}-{path.name}", digest.hexdigest()
+
+
+def upload_source_file(s3: Any, path: Path, bucket: str, prefix: str) -> dict[str, Any]:
+    """Upload a local source file to `s3://<bucket>/<prefix><sha256[:16]>-<name>` for the Glue job
+    to read (a Glue worker cannot read the caller's disk). Named by content, so the same file is
+    uploaded once and a changed one never overwrites what an earlier run read."""
+    key, digest = incoming_key(path, prefix)
     try:
         s3.head_object(Bucket=bucket, Key=key)
         return {"key": key, "uploaded": False}
     except s3.exceptions.ClientError as e:
         if e.response["Error"]["Code"] not in {"404", "NoSuchKey", "NotFound"}:
             raise
-    s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": digest.hexdigest()}})
+    s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": digest}})
     return {"key": key, "uploaded": True}
