@@ -67,6 +67,21 @@ def _unreachable(e: BaseException) -> str | None:
     return None
 
 
+def glue_job_definition(s: Settings, role_arn: str) -> dict[str, Any]:
+    """The Glue job as the pipeline deploys it (helpers/plan.py diffs the deployed one against it)."""
+    return glue_job.job_definition(
+        role_arn=role_arn,
+        script_location=f"s3://{s.bucket}/{s.scripts_prefix}{GLUE_SCRIPT.name}",
+        default_arguments={
+            "--bucket": s.bucket,
+            "--key": s.data_key,
+            "--quarantine_prefix": s.quarantine_prefix,
+            # for a run started by hand (the Glue console); the pipeline passes its limits per run
+            "--max_bytes": str(s.max_source_bytes),
+        },
+    )
+
+
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("run_%Y%m%dT%H%M%SZ_") + uuid.uuid4().hex[:8]
 
@@ -155,18 +170,7 @@ class Pipeline:
 
     def setup_glue_job(self, roles: iam.PipelineRoles) -> str:
         s = self.settings
-        definition = glue_job.job_definition(
-            role_arn=roles.glue_role_arn,
-            script_location=f"s3://{s.bucket}/{s.scripts_prefix}{GLUE_SCRIPT.name}",
-            default_arguments={
-                "--bucket": s.bucket,
-                "--key": s.data_key,
-                "--quarantine_prefix": s.quarantine_prefix,
-                # for a run started by hand (the Glue console); the pipeline passes its limits per run
-                "--max_bytes": str(s.max_source_bytes),
-            },
-        )
-        return glue_job.ensure_job(s.aws_client("glue"), s.glue_job_name, definition)
+        return glue_job.ensure_job(s.aws_client("glue"), s.glue_job_name, glue_job_definition(s, roles.glue_role_arn))
 
     def landed_file(self) -> dict[str, Any] | None:
         """The landed file's current version and what its metadata says about it (None: not there)."""

@@ -36,7 +36,7 @@ from typing import Any
 
 from helpers import glue_job, iam, publish, storage, teardown, warehouse
 from helpers import load as loading
-from helpers.pipeline import GLUE_SCRIPT, STATE_SCHEMA, STATE_TABLE, _unreachable
+from helpers.pipeline import GLUE_SCRIPT, STATE_SCHEMA, STATE_TABLE, _unreachable, glue_job_definition
 from helpers.settings import PROJECT_ROOT, Settings
 
 FIXTURE = PROJECT_ROOT / "helpers" / "fixtures" / "countries_sample.json"
@@ -313,16 +313,7 @@ def _plan_s3(plan: Plan, s: Settings, source_url: str) -> dict[str, Any] | None:
 
 
 def _plan_glue(plan: Plan, s: Settings, role_arn: str) -> None:
-    definition = glue_job.job_definition(  # exactly as Pipeline.setup_glue_job builds it
-        role_arn=role_arn,
-        script_location=f"s3://{s.bucket}/{s.scripts_prefix}{GLUE_SCRIPT.name}",
-        default_arguments={
-            "--bucket": s.bucket,
-            "--key": s.data_key,
-            "--quarantine_prefix": s.quarantine_prefix,
-            "--max_bytes": str(s.max_source_bytes),
-        },
-    )
+    definition = glue_job_definition(s, role_arn)  # exactly as Pipeline.setup_glue_job deploys it
     glue = s.aws_client("glue")
     got = _get(glue.get_job, JobName=s.glue_job_name)
     if got is None:

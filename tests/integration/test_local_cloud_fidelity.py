@@ -296,6 +296,32 @@ def test_unsupported_sql_fails_at_once_with_a_sql_error(conn, trusted_stage):
     assert time.monotonic() - started < 5, "an HTTP 500 would have made the connector retry for many seconds"
 
 
+def test_copy_options_the_local_warehouse_cannot_honour_are_refused_not_ignored(conn, trusted_stage):
+    """COPY INTO <table> copy options and JSON format options
+    (https://docs.snowflake.com/en/sql-reference/sql/copy-into-table,
+    https://docs.snowflake.com/en/sql-reference/sql/create-file-format#type-json): Snowflake accepts
+    ON_ERROR = CONTINUE, PURGE = TRUE, STRIP_NULL_VALUES, ...; silently ignoring one locally would load
+    something else than Snowflake would. So each option the local warehouse does not implement is an
+    immediate SQL error naming it (stricter than Snowflake, never kinder), and what it implements - FORCE,
+    FILES, ON_ERROR = ABORT_STATEMENT (the default), STRIP_OUTER_ARRAY - is accepted."""
+    s3, bucket, stage = trusted_stage["s3"], trusted_stage["bucket"], trusted_stage["stage"]
+    s3.put_object(Bucket=bucket, Key="data/o.ndjson", Body=b'{"n": 1}\n')
+    q(conn, "CREATE OR REPLACE TABLE O (V VARIANT)")
+    for option, name in (
+        ("PURGE = TRUE", "PURGE"),
+        ("ON_ERROR = SKIP_FILE", "ON_ERROR"),
+        ("MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE", "MATCH_BY_COLUMN_NAME"),
+    ):
+        with pytest.raises(ProgrammingError, match=name):
+            q(conn, f"COPY INTO O FROM @{stage} FILE_FORMAT = (TYPE = JSON) {option}")
+    with pytest.raises(ProgrammingError, match="STRIP_NULL_VALUES"):
+        q(conn, f"COPY INTO O FROM @{stage} FILE_FORMAT = (TYPE = JSON STRIP_NULL_VALUES = TRUE)")
+    assert q(conn, "SELECT COUNT(*) FROM O").rows == [(0,)]  # nothing was loaded by a refused COPY
+    loaded = q(conn, f"COPY INTO O FROM @{stage} FILES = ('o.ndjson') FILE_FORMAT = (TYPE = JSON "
+                     "STRIP_OUTER_ARRAY = TRUE) ON_ERROR = ABORT_STATEMENT FORCE = TRUE").as_dicts()
+    assert [(r["status"], r["rows_loaded"]) for r in loaded] == [("LOADED", 1)]
+
+
 def test_tables_stages_and_integrations_survive_a_restart(settings, local_cloud, conn, trusted_stage):
     q(conn, "CREATE OR REPLACE TABLE KEEP (N INT)")
     q(conn, "INSERT INTO KEEP VALUES (1), (2)")
