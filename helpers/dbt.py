@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,7 @@ def run_dbt(
         **(extra_env or {}),
     }
     tail: list[str] = []
+    started_at = time.time()  # run_results.json older than this is an earlier invocation's
     proc = subprocess.Popen(  # noqa: S603
         cmd, cwd=DBT_PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         pass_fds=keep_fds,
@@ -165,17 +167,9 @@ def run_dbt(
         tail.append(f"dbt was killed after {timeout_s:.0f}s (DBT_TIMEOUT_SECONDS)")
     results: list[dict[str, Any]] = []
     run_results = target_path / "run_results.json"
-    if run_results.exists() and run_results.stat().st_mtime >= _started_mtime(proc):
+    if run_results.exists() and run_results.stat().st_mtime >= started_at - 1:  # 1 s: coarse file clocks
         results = json.loads(run_results.read_text()).get("results", [])
     return DbtResult(command=cmd, returncode=returncode, target_path=target_path, results=results, log_tail=tail)
-
-
-def _started_mtime(proc: subprocess.Popen[str]) -> float:
-    # run_results.json from an earlier invocation must not be mistaken for this one's
-    try:
-        return Path(f"/proc/{proc.pid}").stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def project_fingerprint() -> str:
