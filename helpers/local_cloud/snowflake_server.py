@@ -932,6 +932,7 @@ def _persistent_instance(state_dir: Path) -> Any:
     duck.execute(f"ATTACH '{state_dir / 'global.duckdb'}' AS {GLOBAL}")
     duck.execute(info_schema.fs_global_creation_sql())
     duck.execute(show.fs_global_creation_sql())
+    table_kinds.ensure_catalog(duck)  # before any database's information_schema views, which read it
     for db_file in sorted(db_dir.glob("*.db")):
         name = db_file.stem
         duck.execute(f"ATTACH IF NOT EXISTS '{db_file}' AS {name}")
