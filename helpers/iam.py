@@ -226,9 +226,10 @@ def ensure_pipeline_roles(iam: Any, names: Names, glue_role: str, snowflake_role
 # (the three list calls are teardown's audit, which lists from the services themselves).
 
 GLUE_LOG_GROUPS = ("/aws-glue/python-jobs/output", "/aws-glue/python-jobs/error")  # = helpers.glue_job's
-STAR_ONLY_ACTIONS = frozenset(
-    {"sts:GetCallerIdentity", "s3:ListAllMyBuckets", "iam:ListRoles", "iam:ListPolicies", "glue:GetJobs"}
-)
+STAR_ONLY_ACTIONS = frozenset({
+    "sts:GetCallerIdentity", "s3:ListAllMyBuckets", "iam:ListRoles", "iam:ListPolicies", "glue:GetJobs",
+    "logs:DescribeLogGroups",  # `python -m helpers plan`: which of the shared Glue log groups exist
+})
 # A managed policy document may hold at most 6,144 characters, whitespace not counted:
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
 MANAGED_POLICY_MAX_CHARS = 6144
@@ -265,9 +266,11 @@ def operator_policy(n: Names, glue_role: str, snowflake_role: str, glue_job: str
                 "Resource": "*",  # no resource types (see the comment above operator_policy)
             },
             {
-                "Sid": "TeardownAuditLists",
+                "Sid": "TeardownAuditAndPlanLists",
                 "Effect": "Allow",
-                "Action": ["glue:GetJobs", "iam:ListPolicies", "iam:ListRoles", "s3:ListAllMyBuckets"],
+                "Action": [
+                    "glue:GetJobs", "iam:ListPolicies", "iam:ListRoles", "logs:DescribeLogGroups", "s3:ListAllMyBuckets",
+                ],
                 "Resource": "*",  # no resource types (see the comment above operator_policy)
             },
             {
@@ -335,6 +338,11 @@ def operator_policy(n: Names, glue_role: str, snowflake_role: str, glue_job: str
                     "s3:PutBucketTagging",
                     "s3:PutBucketVersioning",
                     "s3:PutEncryptionConfiguration",
+                    # `python -m helpers plan` reads the settings it would re-apply
+                    "s3:GetBucketPublicAccessBlock",
+                    "s3:GetBucketTagging",
+                    "s3:GetBucketVersioning",
+                    "s3:GetEncryptionConfiguration",
                 ],
                 "Resource": [f"arn:aws:s3:::{bucket}"],
             },

@@ -143,7 +143,7 @@ def test_a_second_run_leaves_identical_table_contents(settings, dev_run):
     assert second.run_id != dev_run.run_id
     after = snapshot(settings, "dev")
     assert after == before
-    assert len(before) == 11  # copy table, RAW, TRANSFORM, 7 continent tables, CONTINENT_SUMMARY
+    assert len(before) == 12  # copy table, RAW, TRANSFORM, COUNTRY_DETAILS, 7 continent tables, CONTINENT_SUMMARY
     s3 = settings.aws_client("s3")
     versions = s3.list_object_versions(Bucket=settings.bucket, Prefix=settings.data_key)["Versions"]
     assert len(versions) >= 2, "each ingest is kept as an S3 object version"

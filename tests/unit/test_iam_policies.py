@@ -226,6 +226,12 @@ OPERATION_ACTIONS = {
     "head_bucket": ["s3:ListBucket"],
     "create_bucket": ["s3:CreateBucket"],
     "put_bucket_versioning": ["s3:PutBucketVersioning"],
+    # helpers/plan.py reads what a run would re-apply, and which shared log groups exist
+    "get_bucket_versioning": ["s3:GetBucketVersioning"],
+    "get_bucket_encryption": ["s3:GetEncryptionConfiguration"],
+    "get_bucket_tagging": ["s3:GetBucketTagging"],
+    "get_public_access_block": ["s3:GetBucketPublicAccessBlock"],
+    "describe_log_groups": ["logs:DescribeLogGroups"],
     "put_bucket_encryption": ["s3:PutEncryptionConfiguration"],
     "put_public_access_block": ["s3:PutBucketPublicAccessBlock"],
     "put_bucket_tagging": ["s3:PutBucketTagging"],
