@@ -74,22 +74,28 @@ def _log_batches(lines: list[str], now: int) -> list[list[dict[str, Any]]]:
     return [b for b in batches if b]
 
 
-def _ship_logs(endpoint: str, region: str, creds: dict[str, str], run_id: str, stdout: str, stderr: str) -> None:
-    """Write the run's output like Glue does: through the CloudWatch Logs API, signed with the job
-    role's session credentials, so the role's logs permissions decide whether the logs exist.
-    What the role may not write is lost (as on Glue); the local server's own log (aws.log) keeps
-    it, with the denial, so a developer can still read it."""
+def _role_client(service: str, endpoint: str, region: str, creds: dict[str, str]) -> Any:
+    """A boto3 client signed with the job role's session credentials (what a Glue worker has)."""
     import boto3
-    from botocore.exceptions import ClientError
 
-    logs = boto3.client(
-        "logs",
+    return boto3.client(
+        service,
         endpoint_url=endpoint,
         region_name=region,
         aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=creds["AWS_SESSION_TOKEN"],
     )
+
+
+def _ship_logs(endpoint: str, region: str, creds: dict[str, str], run_id: str, stdout: str, stderr: str) -> None:
+    """Write the run's output like Glue does: through the CloudWatch Logs API, signed with the job
+    role's session credentials, so the role's logs permissions decide whether the logs exist.
+    What the role may not write is lost (as on Glue); the local server's own log (aws.log) keeps
+    it, with the denial, so a developer can still read it."""
+    from botocore.exceptions import ClientError
+
+    logs = _role_client("logs", endpoint, region, creds)
     now = int(time.time() * 1000)
     for group, text in ((GLUE_OUTPUT_LOG_GROUP, stdout), (GLUE_ERROR_LOG_GROUP, stderr)):
         try:
@@ -114,7 +120,6 @@ def _ship_logs(endpoint: str, region: str, creds: dict[str, str], run_id: str, s
 
 def _execute(job: Any, run: Any, endpoint: str) -> None:
     """Run one Glue Python-shell job run to completion and record its outcome on `run`."""
-    import boto3
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
@@ -143,14 +148,7 @@ def _execute(job: Any, run: Any, endpoint: str) -> None:
             "AWS_SESSION_TOKEN": session.session_token,
         }
         script_url = urlparse(job.command["ScriptLocation"])
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=region,
-            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=creds["AWS_SESSION_TOKEN"],
-        )
+        s3 = _role_client("s3", endpoint, region, creds)
         script = s3.get_object(Bucket=script_url.netloc, Key=script_url.path.lstrip("/"))["Body"].read()
         args = {**(run.arguments or {}), "--JOB_NAME": job.name, "--JOB_RUN_ID": run.job_run_id}
         argv = [a for k, v in args.items() for a in (k if k.startswith("--") else f"--{k}", str(v))]
