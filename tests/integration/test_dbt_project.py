@@ -8,16 +8,11 @@ These tests stop before the publish step: they build the _BUILD schemas the way 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +21,7 @@ import yaml
 
 from helpers import dbt, validation, warehouse
 from helpers.pipeline import Pipeline
+from helpers.screenshots import serve_directory
 from helpers.settings import PROJECT_ROOT, Settings
 from tests.conftest import SHARED_DATA
 
@@ -83,25 +79,6 @@ def built_digest(settings: Settings, target: str, tables: list[str], schema: str
 
 
 # -- fixtures -------------------------------------------------------------------------------------
-@contextmanager
-def serve_directory(directory: Path) -> Iterator[str]:
-    """An HTTP server on 127.0.0.1 for `directory` (the Glue job reads http(s) sources)."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        pass
-
-
 @pytest.fixture(scope="module")
 def pipeline(local_cloud: object) -> Pipeline:
     """A pipeline set up up to the stage, in this module's own databases."""

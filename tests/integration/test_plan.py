@@ -152,12 +152,9 @@ def test_plan_on_an_empty_account_changes_nothing_and_would_create_everything(
     assert '+  "MaxCapacity": 0.0625,' in job.diff
 
 
-def test_plan_lists_everything_a_run_creates_and_stays_read_only_after_it(s: Settings) -> None:
-    before = account_state(s)
-    first = planning.build_plan(s, "dev")
-    would_create = first.would(planning.CREATE)
-
-    p = Pipeline(s)  # a run up to the load: the local warehouse cannot SWAP yet (see the report)
+def run_up_to_the_load(s: Settings) -> tuple[Pipeline, object]:
+    """A run's steps up to and including the load (the part of a run plan can see before dbt)."""
+    p = Pipeline(s)
     roles = p.setup_iam()
     p.setup_storage()
     p.setup_glue_job(roles)
@@ -165,6 +162,15 @@ def test_plan_lists_everything_a_run_creates_and_stays_read_only_after_it(s: Set
     p.setup_integration(roles, "dev")
     p.setup_stage("dev")
     p.load("dev")
+    return p, roles
+
+
+def test_plan_lists_everything_a_run_creates_and_stays_read_only_after_it(s: Settings) -> None:
+    before = account_state(s)
+    first = planning.build_plan(s, "dev")
+    would_create = first.would(planning.CREATE)
+
+    p, roles = run_up_to_the_load(s)
     after_run = account_state(s)
     created = sorted(set(after_run) - set(before))
     assert created, "the run created nothing?"
@@ -281,14 +287,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 def test_plan_sends_only_read_calls_and_read_statements(s: Settings, recorded: dict[str, list[str]]) -> None:
     """A write that changes nothing (e.g. re-enabling versioning that is already on) would not show
     in a before/after listing; the calls themselves are therefore checked too."""
-    p = Pipeline(s)
-    roles = p.setup_iam()
-    p.setup_storage()
-    p.setup_glue_job(roles)
-    p.ingest(s.resolved_source_url, new_run_id())
-    p.setup_integration(roles, "dev")
-    p.setup_stage("dev")
-    p.load("dev")
+    run_up_to_the_load(s)
     recorded["aws"].clear()
     recorded["sql"].clear()
     for target in ("dev", "prod"):
