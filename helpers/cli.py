@@ -5,6 +5,8 @@
   sql       "SELECT ..." [--target dev|prod]          a query's result as CSV
   teardown  [--yes] [--json]                          delete everything the pipeline created
   plan      [--target dev|prod] [--teardown] [--json]  what a run (or teardown) would do; read-only
+  account   setup | teardown [--execute] [--aws-account-id ID]   the administrator's Snowflake account setup
+  smoke     [--source-url URL]                        plan, dev, prod, validation, teardown, audit: one evidence report
   local     up | down | status [--json]               the local cloud (moto + fakesnow)
   notebooks [--update-committed]                      execute the walkthrough notebooks in order
 """
@@ -23,6 +25,9 @@ from helpers.settings import Settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 local_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The local cloud: moto + fakesnow on loopback.")
 app.add_typer(local_app, name="local")
+account_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                          help="The Snowflake account setup an administrator runs once (sql/00, sql/99).")
+app.add_typer(account_app, name="account")
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -231,6 +236,52 @@ def notebooks(
             console.print(f"FAILED: the run did not produce {sorted(committed - produced)}", style="bold red")
             raise typer.Exit(1)
         console.print(f"gallery: all {len(committed)} committed images were produced by this run", markup=False)
+
+
+def _account_statements(kind: str, aws_account_id: str | None) -> list[str]:
+    from helpers import account
+    from helpers.settings import ConfigurationError
+
+    settings = _settings()
+    try:
+        if kind == "teardown":
+            return account.teardown_statements(settings)
+        account_id = aws_account_id or settings.aws_client("sts").get_caller_identity()["Account"]
+        return account.setup_statements(settings, account_id)
+    except ConfigurationError as e:
+        console.print(f"FAILED: {e}", style="bold red", markup=False)
+        raise typer.Exit(1) from None
+
+
+def _print_or_execute(statements: list[str], execute: bool) -> None:
+    from helpers import account
+
+    if not execute:
+        print("\n".join(f"{sql};" for sql in statements))
+        return
+    try:
+        account.execute(_settings(), statements)
+    except Exception as e:  # noqa: BLE001 - the administrator sees the statement's own error
+        console.print(f"FAILED: {e}", style="bold red", markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"{len(statements)} statements run", markup=False)
+
+
+@account_app.command("setup")
+def account_setup(
+    execute: bool = typer.Option(False, "--execute", help="run it over the configured connection (an administrator's)"),
+    aws_account_id: str = typer.Option(None, help="the AWS account of the bucket (default: the caller's)"),
+) -> None:
+    """Print sql/00_account_setup.sql rendered for these settings (or --execute it as an administrator)."""
+    _print_or_execute(_account_statements("setup", aws_account_id), execute)
+
+
+@account_app.command("teardown")
+def account_teardown(
+    execute: bool = typer.Option(False, "--execute", help="run it over the configured connection (an administrator's)"),
+) -> None:
+    """Print sql/99_account_teardown.sql rendered for these settings (or --execute it as an administrator)."""
+    _print_or_execute(_account_statements("teardown", None), execute)
 
 
 @local_app.command("up")

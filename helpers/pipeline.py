@@ -31,7 +31,7 @@ from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
-from helpers import dbt, glue_job, iam, publish, run_lock, storage, validation, warehouse
+from helpers import account, dbt, glue_job, iam, publish, run_lock, storage, validation, warehouse
 from helpers import load as loading
 from helpers.settings import PROJECT_ROOT, Settings
 
@@ -245,15 +245,17 @@ class Pipeline:
         }
 
     def setup_integration(self, roles: iam.PipelineRoles, target: str) -> dict[str, Any]:
-        """Database, storage integration, and the role's trust policy updated to trust exactly
-        Snowflake's principal with the integration's external id."""
+        """The LANDING schema in the target's database; the storage integration the administrator made
+        (sql/00_account_setup.sql) checked to point at our role and data prefix; and the IAM role's
+        trust policy updated to trust exactly Snowflake's principal with the integration's external id."""
         s = self.settings
         ctx = self.sql_context(target, roles)
-        with warehouse.connect(s, None) as conn:
-            db_results = warehouse.apply_sql_file(conn, SQL_DIR / "01_databases.sql", ctx)
+        with warehouse.connect(s, target) as conn:
+            db_results = warehouse.apply_sql_file(conn, SQL_DIR / "01_landing_schema.sql", ctx)
             results = warehouse.apply_sql_file(conn, SQL_DIR / "02_storage_integration.sql", ctx)
         self._show(db_results + results)
         desc = {row["property"]: row["property_value"] for row in results[-1].as_dicts()}
+        account.check_integration(desc, s, roles.snowflake_role_arn)
         trust = iam.snowflake_trust_policy(desc["STORAGE_AWS_IAM_USER_ARN"], desc["STORAGE_AWS_EXTERNAL_ID"])
         changed = iam.set_trust_policy(s.aws_client("iam"), s.snowflake_role_name, trust)
         return {
@@ -271,7 +273,7 @@ class Pipeline:
         ctx = self.sql_context(target)
 
         def attempt() -> list[warehouse.StatementResult]:
-            with warehouse.connect(s, None) as conn:
+            with warehouse.connect(s, target) as conn:
                 return warehouse.apply_sql_file(conn, SQL_DIR / "03_stage.sql", ctx)
 
         results = warehouse.while_stage_access_pending(attempt, echo=self.echo)
@@ -314,7 +316,7 @@ class Pipeline:
             # must be rebuilt by the next one, never skipped as "unchanged" over mixed layers.
             warehouse.execute(conn, f"DROP TABLE IF EXISTS {s.database(target)}.{STATE_SCHEMA}.{STATE_TABLE}")
             statements = publish.publish(
-                conn, s.database(target),
+                conn, s.database(target), s.reader_role,
                 on_statement=lambda sql: self._published.extend(publish.swapped_layers([sql])),
             )
         self.published_statements = statements
@@ -325,7 +327,7 @@ class Pipeline:
     def load_state(self, target: str) -> dict[str, Any] | None:
         """What built the target's published tables: the last successful load (None: never)."""
         db = self.settings.database(target)
-        with warehouse.connect(self.settings, None) as conn:
+        with warehouse.connect(self.settings, target) as conn:
             exists = warehouse.scalar(
                 conn,
                 f"select count(*) from {db}.information_schema.tables "
@@ -345,7 +347,7 @@ class Pipeline:
         """Replace the target's one-row LOAD_STATE (after a successful publish and validation)."""
         db = self.settings.database(target)
         columns = ", ".join(f"%({k})s::varchar as {k.upper()}" for k in state)
-        with warehouse.connect(self.settings, None) as conn:
+        with warehouse.connect(self.settings, target) as conn:
             warehouse.execute(conn, f"create schema if not exists {db}.{STATE_SCHEMA}")
             warehouse.execute(
                 conn,

@@ -37,7 +37,7 @@ from typing import Any
 from helpers import glue_job, iam, publish, storage, teardown, warehouse
 from helpers import load as loading
 from helpers.pipeline import GLUE_SCRIPT, STATE_SCHEMA, STATE_TABLE, _unreachable, glue_job_definition
-from helpers.settings import PROJECT_ROOT, Settings
+from helpers.settings import PROJECT_ROOT, TARGETS, Settings
 
 FIXTURE = PROJECT_ROOT / "helpers" / "fixtures" / "countries_sample.json"
 DBT_MODELS_DIR = PROJECT_ROOT / "dbt_project" / "models"
@@ -143,6 +143,9 @@ def json_diff(current: Any, wanted: Any, name: str) -> str:
 
 # -- plan items ---------------------------------------------------------------------------------
 EXISTS, CREATE, CHANGE, REPLACE = "exists", "would create", "would change", "would replace"
+# made by an administrator (sql/00_account_setup.sql), never by a run: a run fails without it
+MISSING, DIFFERS = "missing: account setup", "differs: account setup"
+ACCOUNT_SETUP_HINT = "an administrator runs sql/00_account_setup.sql (python -m helpers account setup prints it)"
 
 
 @dataclass
@@ -357,17 +360,18 @@ def _plan_snowflake(plan: Plan, s: Settings, conn: Any, target: str, integration
     locations = f"s3://{s.bucket}/{s.data_prefix}"
     wanted = {"STORAGE_AWS_ROLE_ARN": sf_role_arn, "STORAGE_ALLOWED_LOCATIONS": locations, "ENABLED": "true"}
     if integration is None:
-        plan.add("snowflake", f"snowflake integration {name.upper()}", CREATE, "needs ACCOUNTADMIN or CREATE "
-                 "INTEGRATION", json_diff(None, wanted, name))
+        plan.add("snowflake", f"snowflake integration {name.upper()}", MISSING,
+                 f"the run fails without it: {ACCOUNT_SETUP_HINT}", json_diff(None, wanted, name))
     else:
         current = {k: str(integration.get(k, "")) for k in wanted}
         diff = json_diff(current, wanted, name)
-        plan.add("snowflake", f"snowflake integration {name.upper()}", CHANGE if diff else EXISTS,
-                 "ALTER ... SET role and allowed locations" if diff else "role and locations as wanted", diff, current)
+        plan.add("snowflake", f"snowflake integration {name.upper()}", DIFFERS if diff else EXISTS,
+                 f"the run fails until {ACCOUNT_SETUP_HINT}" if diff else "role and locations as wanted", diff, current)
     db = s.database(target).upper()
     databases = {str(r[1]).upper() for r in warehouse.execute(conn, "SHOW DATABASES").rows}
     have_db = db in databases
-    plan.add("snowflake", f"snowflake database {db}", EXISTS if have_db else CREATE, f"target {target}")
+    plan.add("snowflake", f"snowflake database {db}", EXISTS if have_db else MISSING,
+             f"target {target}, owned by role {s.role(target)}" + ("" if have_db else f": {ACCOUNT_SETUP_HINT}"))
     schemas: set[str] = set()
     tables: set[str] = set()
     stages: set[str] = set()
@@ -420,7 +424,7 @@ def rendered_statements(s: Settings, target: str, sf_role_arn: str) -> dict[str,
            "bucket": s.bucket, "data_prefix": s.data_prefix}
     sql = warehouse.SQL_DIR
     return {
-        "01_databases.sql": warehouse.render_sql(sql / "01_databases.sql", ctx),
+        "01_landing_schema.sql": warehouse.render_sql(sql / "01_landing_schema.sql", ctx),
         "02_storage_integration.sql": warehouse.render_sql(sql / "02_storage_integration.sql", ctx),
         "03_stage.sql": warehouse.render_sql(sql / "03_stage.sql", ctx),
         "last load (Pipeline.load_state)": [
@@ -429,7 +433,7 @@ def rendered_statements(s: Settings, target: str, sf_role_arn: str) -> dict[str,
             f"select * from {db}.{STATE_SCHEMA}.{STATE_TABLE}",
         ],
         "04_load.sql (helpers/load.py)": loading.load_statements(db),
-        "05_publish.sql (helpers/publish.py)": publish.publish_statements(db),
+        "05_publish.sql (helpers/publish.py)": publish.publish_statements(db, s.reader_role),
         "record the load (Pipeline.record_load_state)": [
             f"create schema if not exists {db}.{STATE_SCHEMA}",
             f"create or replace table {db}.{STATE_SCHEMA}.{STATE_TABLE} as select %(run_id)s::varchar as RUN_ID, "
@@ -498,12 +502,14 @@ def teardown_plan(s: Settings) -> dict[str, Any]:
             for v in page.get("DeleteMarkers", []):
                 found.append(f"delete marker s3://{s.bucket}/{v['Key']}#{v['VersionId']}")
         found.append(f"bucket s3://{s.bucket}")
-    with warehouse.connect(s, None) as conn:
-        existing = {str(r[1]).upper() for r in warehouse.execute(conn, "SHOW DATABASES").rows}
-        found += [f"snowflake database {db}" for db in teardown.our_databases(s) if db in existing]
-        if _integration(conn, s.integration_name) is not None:
-            found.append(f"snowflake integration {s.integration_name}")
-    return {"deletes": teardown.what_teardown_deletes(s), "found": found, "run_ids": run_ids}
+    for target in TARGETS:
+        db = s.database(target).upper()
+        with warehouse.connect(s, target) as conn:
+            databases = {str(r[1]).upper() for r in warehouse.execute(conn, "SHOW DATABASES").rows}
+            if db in databases:  # SHOW ... IN DATABASE of a missing database is an error on Snowflake
+                found += [f"snowflake schema {db}.{schema}" for schema in teardown._existing_schemas(conn, db)]
+    return {"deletes": teardown.what_teardown_deletes(s), "keeps": teardown.what_teardown_keeps(s),
+            "found": found, "run_ids": run_ids}
 
 
 # -- all of it ----------------------------------------------------------------------------------
@@ -540,7 +546,7 @@ def _build_plan(s: Settings, target: str, with_teardown: bool, prices: Prices, s
     names = iam.Names(s.bucket, s.data_prefix, s.scripts_prefix, s.quarantine_prefix, s.aws_region, account,
                       incoming_prefix=s.incoming_prefix)
     source_url = source_url or s.resolved_source_url
-    with warehouse.connect(s, None) as conn:
+    with warehouse.connect(s, target) as conn:
         integration = _integration(conn, s.integration_name)
         arns = _plan_iam(plan, s, names, integration)
         landed = _plan_s3(plan, s, source_url)
@@ -569,7 +575,7 @@ def render(plan: Plan) -> str:
             out.append(f"== {section}")
         out.append(f"  [{item.status:<{width}}] {item.resource}" + (f"  - {item.detail}" if item.detail else ""))
         out += [f"      {line}" for line in item.diff.splitlines()]
-    counts = {st: len(plan.would(st)) for st in (EXISTS, CREATE, CHANGE, REPLACE)}
+    counts = {st: len(plan.would(st)) for st in (EXISTS, CREATE, CHANGE, REPLACE, MISSING, DIFFERS)}
     out.append("  " + ", ".join(f"{n} {st}" for st, n in counts.items()))
     out += ["", "== statements a run sends (rendered)"]
     for source, statements in plan.statements.items():
@@ -588,4 +594,6 @@ def render(plan: Plan) -> str:
         out += [f"  - {line}" for line in plan.teardown["deletes"]]
         out.append(f"  found now ({len(plan.teardown['found'])}):")
         out += [f"    {line}" for line in plan.teardown["found"]]
+        out.append("  and keeps (the account setup's):")
+        out += [f"    {line}" for line in plan.teardown["keeps"]]
     return "\n".join(out) + "\n"

@@ -9,8 +9,8 @@ MART. Why a schema swap rather than copying tables:
 * nothing is copied, whatever the size of the layer.
 Snowflake docs, ALTER SCHEMA, SWAP WITH: "Swaps all objects (tables, views, etc.) and metadata,
 including identifiers, between the two specified schemas. Also swaps all access control privileges
-granted on the schemas and objects they contain." So grants travel with the objects: grant readers on
-the published schemas after a publish (or with dbt's `grants` config on the models), not once by hand.
+granted on the schemas and objects they contain." So grants travel with the objects: the reader role is
+granted SELECT on the MART build before its swap, and the swapped-out MART's grants are revoked after.
 
 After a publish the `_BUILD` schemas hold the previous version until the next load empties them.
 """
@@ -28,16 +28,19 @@ BUILD_SUFFIX = "_BUILD"
 PUBLISH_SQL = warehouse.SQL_DIR / "05_publish.sql"
 
 
-def publish_statements(database: str) -> list[str]:
-    """The publish, rendered: per layer, make sure the published schema exists, then swap."""
-    return warehouse.render_sql(PUBLISH_SQL, {"database": database, "layers": LAYERS, "suffix": BUILD_SUFFIX})
+def publish_statements(database: str, reader_role: str) -> list[str]:
+    """The publish, rendered: per layer, make sure the published schema exists, then swap (MART's
+    reader grants travel with it: granted on the build before, revoked from the old MART after)."""
+    return warehouse.render_sql(
+        PUBLISH_SQL, {"database": database, "layers": LAYERS, "suffix": BUILD_SUFFIX, "reader_role": reader_role}
+    )
 
 
-def publish(conn: Any, database: str, on_statement: Callable[[str], None] | None = None) -> list[str]:
+def publish(conn: Any, database: str, reader_role: str, on_statement: Callable[[str], None] | None = None) -> list[str]:
     """Run the publish statements in order; `on_statement` hears each one after it succeeded (so a
     caller knows how far a publish got if the next one fails). Returns the statements run."""
     done = []
-    for statement in publish_statements(database):
+    for statement in publish_statements(database, reader_role):
         warehouse.execute(conn, statement)
         done.append(statement)
         if on_statement:

@@ -38,6 +38,9 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # which --source-url schemes each mode accepts: a Glue worker reads https/http/s3, never the
 # caller's disk; cloud mode refuses plain http (no integrity on the way in) and file:// (the
 # pipeline uploads local files to incoming/ only in local mode; in cloud mode the user does it)
+TARGETS = ("dev", "prod")
+# Snowflake's system roles: an administrator runs sql/00_account_setup.sql with them; the pipeline never does
+ADMIN_ROLES = frozenset({"ACCOUNTADMIN", "SECURITYADMIN", "SYSADMIN", "USERADMIN", "ORGADMIN"})
 SOURCE_SCHEMES = {"cloud": ("https", "s3"), "local": ("https", "s3", "http", "file")}
 
 
@@ -113,8 +116,10 @@ class Settings(BaseSettings):
     # a programmatic access token (PAT): connector authenticator=PROGRAMMATIC_ACCESS_TOKEN, dbt
     # authenticator: programmatic_access_token (https://docs.snowflake.com/en/user-guide/programmatic-access-tokens)
     snowflake_token: str | None = Field(None, validation_alias=_env("SNOWFLAKE_TOKEN"))
+    # SNOWFLAKE_ROLE, when set, is used for both targets; otherwise each target signs in with its own
+    # role from sql/00_account_setup.sql (an administrator role is refused: configuration_problems)
     snowflake_role: str | None = Field(None, validation_alias=_env("SNOWFLAKE_ROLE"))
-    snowflake_warehouse: str | None = Field(None, validation_alias=_env("SNOWFLAKE_WAREHOUSE"))
+    snowflake_warehouse: str = Field("COUNTRIES_WH", validation_alias=_env("SNOWFLAKE_WAREHOUSE"))
     snowflake_host: str | None = Field(None, validation_alias=_env("SNOWFLAKE_HOST"))
     snowflake_port: int | None = Field(None, validation_alias=_env("SNOWFLAKE_PORT"))
     snowflake_protocol: str | None = Field(None, validation_alias=_env("SNOWFLAKE_PROTOCOL"))
@@ -124,6 +129,19 @@ class Settings(BaseSettings):
     dev_database: str = Field("COUNTRIES_DEV", validation_alias=_env("PIPELINE_DEV_DATABASE"))
     prod_database: str = Field("COUNTRIES_PROD", validation_alias=_env("PIPELINE_PROD_DATABASE"))
     integration_name: str = Field("COUNTRIES_S3_INTEGRATION", validation_alias=_env("PIPELINE_INTEGRATION"))
+    # --- the Snowflake account setup (sql/00_account_setup.sql, run once by an administrator) ---
+    dev_role: str = Field("COUNTRIES_DEV_ROLE", validation_alias=_env("PIPELINE_DEV_ROLE"))
+    prod_role: str = Field("COUNTRIES_PROD_ROLE", validation_alias=_env("PIPELINE_PROD_ROLE"))
+    # what an analyst gets: USAGE on the databases, SELECT on each published MART (sql/05_publish.sql)
+    reader_role: str = Field("COUNTRIES_READER", validation_alias=_env("PIPELINE_READER_ROLE"))
+    dev_user: str = Field("COUNTRIES_DEV_SVC", validation_alias=_env("PIPELINE_DEV_USER"))
+    prod_user: str = Field("COUNTRIES_PROD_SVC", validation_alias=_env("PIPELINE_PROD_USER"))
+    # the service users' RSA public keys (PEM files; `openssl rsa -in key.p8 -pubout -out key.pub`)
+    dev_public_key_path: str | None = Field(None, validation_alias=_env("PIPELINE_DEV_PUBLIC_KEY_PATH"))
+    prod_public_key_path: str | None = Field(None, validation_alias=_env("PIPELINE_PROD_PUBLIC_KEY_PATH"))
+    resource_monitor: str = Field("COUNTRIES_MONITOR", validation_alias=_env("PIPELINE_RESOURCE_MONITOR"))
+    # credits per month before the monitor suspends the warehouse (an X-Small uses 1 credit per hour)
+    credit_quota: int = Field(10, validation_alias=_env("PIPELINE_CREDIT_QUOTA"))
 
     _region_problem: str | None = PrivateAttr(None)
 
@@ -178,11 +196,17 @@ class Settings(BaseSettings):
         for var, value in (
             ("SNOWFLAKE_ACCOUNT", self.snowflake_account),
             ("SNOWFLAKE_USER", self.snowflake_user),
-            ("SNOWFLAKE_WAREHOUSE", self.snowflake_warehouse),
-            ("SNOWFLAKE_ROLE", self.snowflake_role),
         ):
             if not value:
                 problems.append(f"{var}: not set (cloud mode has no default)")
+        for target in TARGETS:
+            if self.role(target).upper() in ADMIN_ROLES and not (self.snowflake_role and target == "prod"):
+                problems.append(
+                    f"{'SNOWFLAKE_ROLE' if self.snowflake_role else f'PIPELINE_{target.upper()}_ROLE'}: "
+                    f"{self.role(target)} is an administrator role; the pipeline and dbt run as the "
+                    f"environment's own role ({self.dev_role if target == 'dev' else self.prod_role}, made by "
+                    "sql/00_account_setup.sql). Unset SNOWFLAKE_ROLE or set it to that role"
+                )
 
         key, token = self.snowflake_private_key_path, self.snowflake_token
         if self.snowflake_password:
@@ -293,9 +317,16 @@ class Settings(BaseSettings):
         return rows
 
     def database(self, target: str) -> str:
-        if target not in ("dev", "prod"):
+        if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: use dev or prod")
         return self.dev_database if target == "dev" else self.prod_database
+
+    def role(self, target: str) -> str:
+        """The Snowflake role a target's statements and dbt run as: SNOWFLAKE_ROLE if set, else the
+        target's own role (it owns the target's database and nothing else)."""
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}: use dev or prod")
+        return self.snowflake_role or (self.dev_role if target == "dev" else self.prod_role)
 
     @property
     def data_key(self) -> str:
@@ -327,7 +358,7 @@ class Settings(BaseSettings):
         args: dict[str, Any] = {
             "account": self.snowflake_account or local.get("account"),
             "user": self.snowflake_user or local.get("user"),
-            "role": self.snowflake_role,
+            "role": self.role(target) if target else self.snowflake_role,
             "warehouse": self.snowflake_warehouse,
             "host": self.snowflake_host or local.get("host"),
             "port": self.snowflake_port or local.get("port"),

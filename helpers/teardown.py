@@ -2,8 +2,10 @@
 order AWS requires; then audit what remains.
 
 * Ours means named by `Settings`: the bucket, the Glue job (and the log streams of its runs), the
-  two roles and their `<role>-policy` managed policies, the dev and prod databases (with their
-  stages) and the storage integration. Nothing is found by pattern, so nothing else can be hit.
+  two roles and their `<role>-policy` managed policies, and the schemas the pipeline makes in the dev
+  and prod databases (with their stages and tables). Nothing is found by pattern, so nothing else can
+  be hit. The databases, the storage integration, the warehouse, the roles and the users belong to the
+  administrator's account setup: they stay (sql/99_account_teardown.sql removes them).
 * AWS's order, followed here even where the local emulator is lenient (moto lets you delete an
   attached policy, or a user that still has access keys; AWS refuses with DeleteConflict):
   a role is emptied first (managed policies detached, inline policies deleted, instance profiles
@@ -26,8 +28,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from helpers import glue_job, run_lock, warehouse
-from helpers.settings import Settings
+from helpers import glue_job, publish, run_lock, warehouse
+from helpers.settings import TARGETS, Settings
 
 Echo = Callable[[str], None]
 
@@ -87,6 +89,11 @@ def our_databases(settings: Settings) -> tuple[str, str]:
     return settings.dev_database.upper(), settings.prod_database.upper()
 
 
+# the schemas the pipeline makes in each target's database: LANDING (sql/01), the published layers and
+# their builds (sql/04, sql/05), AUDIT (the last load's state). PUBLIC and INFORMATION_SCHEMA are not ours.
+OUR_SCHEMAS = ("LANDING", *publish.LAYERS, *(f"{layer}{publish.BUILD_SUFFIX}" for layer in publish.LAYERS), "AUDIT")
+
+
 def our_run_ids(settings: Settings) -> list[str]:
     glue = settings.aws_client("glue")
     with contextlib.suppress(glue.exceptions.EntityNotFoundException):
@@ -100,8 +107,18 @@ def what_teardown_deletes(settings: Settings) -> list[str]:
         f"S3 bucket s3://{settings.bucket} (every object version)",
         f"Glue job {settings.glue_job_name} and the log streams of its runs",
         *(f"IAM role {role} and its managed policy {role}-policy" for role in our_roles(settings)),
-        *(f"Snowflake database {db}" for db in our_databases(settings)),
-        f"Snowflake storage integration {settings.integration_name}",
+        *(f"Snowflake schemas {', '.join(OUR_SCHEMAS)} of database {db} (with their stages and tables)"
+          for db in our_databases(settings)),
+    ]
+
+
+def what_teardown_keeps(settings: Settings) -> list[str]:
+    """The administrator's objects (sql/00_account_setup.sql): teardown leaves them for the next run."""
+    return [
+        *(f"Snowflake database {db} (empty of the pipeline's schemas)" for db in our_databases(settings)),
+        f"Snowflake storage integration {settings.integration_name}, warehouse {settings.snowflake_warehouse}, "
+        f"roles and users: an administrator removes them with sql/99_account_teardown.sql "
+        "(python -m helpers account teardown prints it)",
     ]
 
 
@@ -270,19 +287,21 @@ def delete_bucket(settings: Settings, deleted: list[str]) -> None:
 # -- Snowflake ----------------------------------------------------------------------------------
 
 
+def _existing_schemas(conn: Any, database: str) -> list[str]:
+    rows = warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {database}").as_dicts()
+    names = {str(r["name"]).upper() for r in rows}
+    return [schema for schema in OUR_SCHEMAS if schema in names]
+
+
 def delete_snowflake(settings: Settings, deleted: list[str]) -> None:
-    """Databases first (with them go their schemas, stages, file formats and tables), then the
-    integration the stages used."""
-    with warehouse.connect(settings, None) as conn:
-        existing = {str(r[1]).upper() for r in warehouse.execute(conn, "SHOW DATABASES").rows}
-        for db in our_databases(settings):
-            if db in existing:
-                warehouse.execute(conn, f"DROP DATABASE IF EXISTS {db}")
-                deleted.append(f"snowflake database {db}")
-        integrations = {str(r[0]).upper() for r in warehouse.execute(conn, "SHOW INTEGRATIONS").rows}
-        if settings.integration_name.upper() in integrations:
-            warehouse.execute(conn, f"DROP STORAGE INTEGRATION IF EXISTS {settings.integration_name}")
-            deleted.append(f"snowflake integration {settings.integration_name}")
+    """Each target's schemas, as that target's role (it owns them); with them go their stages, file
+    formats and tables. The databases and the integration are the administrator's and stay."""
+    for target in TARGETS:
+        db = settings.database(target)
+        with warehouse.connect(settings, target) as conn:
+            for schema in _existing_schemas(conn, db):
+                warehouse.execute(conn, f"DROP SCHEMA IF EXISTS {db}.{schema}")
+                deleted.append(f"snowflake schema {db}.{schema}")
 
 
 # -- audit --------------------------------------------------------------------------------------
@@ -309,19 +328,14 @@ def audit(settings: Settings, run_ids: list[str] | tuple[str, ...] = ()) -> dict
             pages = _pages(logs, "describe_log_streams", "logStreams", logGroupName=group)
             streams = {st["logStreamName"] for st in pages}
             remaining["log streams"] += [f"{group}/{r}" for r in run_ids if r in streams]
-    ours_db = our_databases(settings)
-    with warehouse.connect(settings, None) as conn:
-        dbs = [str(r[1]).upper() for r in warehouse.execute(conn, "SHOW DATABASES").rows]
-        remaining["snowflake databases"] = [d for d in dbs if d in ours_db]
-        stages = warehouse.execute(conn, "SHOW STAGES IN ACCOUNT").as_dicts()
-        remaining["snowflake stages"] = [
-            f"{s['database_name']}.{s['schema_name']}.{s['name']}"
-            for s in stages
-            if str(s["database_name"]).upper() in ours_db
-        ]
-        integrations = [str(r[0]).upper() for r in warehouse.execute(conn, "SHOW INTEGRATIONS").rows]
-        ours_int = settings.integration_name.upper()
-        remaining["snowflake integrations"] = [i for i in integrations if i == ours_int]
+    remaining["snowflake schemas"] = []
+    remaining["snowflake stages"] = []
+    for target in TARGETS:
+        db = settings.database(target)
+        with warehouse.connect(settings, target) as conn:
+            remaining["snowflake schemas"] += [f"{db}.{schema}" for schema in _existing_schemas(conn, db)]
+            stages = warehouse.execute(conn, f"SHOW STAGES IN DATABASE {db}").as_dicts()
+            remaining["snowflake stages"] += [f"{s['database_name']}.{s['schema_name']}.{s['name']}" for s in stages]
     return remaining
 
 

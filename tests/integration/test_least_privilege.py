@@ -210,7 +210,7 @@ def lp(local_cloud) -> Any:
         # trust policy update, then the stage objects of 03_stage.sql without its LIST
         with warehouse.connect(untrusted, None) as conn:
             ctx = untrusted_pipeline.sql_context("dev", untrusted_roles)
-            warehouse.apply_sql_file(conn, warehouse.SQL_DIR / "01_databases.sql", ctx)
+            warehouse.apply_sql_file(conn, warehouse.SQL_DIR / "01_landing_schema.sql", ctx)
             warehouse.apply_sql_file(conn, warehouse.SQL_DIR / "02_storage_integration.sql", ctx)
             for statement in warehouse.render_sql(warehouse.SQL_DIR / "03_stage.sql", untrusted_pipeline.sql_context("dev")):
                 if not statement.upper().startswith("LIST"):

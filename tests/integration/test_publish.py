@@ -100,14 +100,15 @@ def test_a_crash_between_any_two_publish_statements_leaves_each_layer_wholly_old
     published_once, monkeypatch
 ):
     settings, old, new = published_once["settings"], published_once["old"], published_once["new"]
-    statements = publish.publish_statements(DB)
-    assert len(statements) == 2 * len(publish.LAYERS)  # per layer: ensure it exists, then swap
+    statements = publish.publish_statements(DB, settings.reader_role)
+    # per layer: ensure it exists, then swap; MART's reader grant before and revoke after (2 + 2)
+    assert len(statements) == 2 * len(publish.LAYERS) + 4
     for n in range(len(statements)):  # a crash before statement n+1 (n = 0: before the first)
         crash = CrashAfter(n)
         monkeypatch.setattr(publish, "warehouse", crash)
         done: list[str] = []
         with warehouse.connect(settings, "dev") as conn, pytest.raises(snowflake.connector.errors.OperationalError):
-            publish.publish(conn, DB, on_statement=done.append)
+            publish.publish(conn, DB, settings.reader_role, on_statement=done.append)
         monkeypatch.undo()
         swapped = publish.swapped_layers(done)
         now = layer_contents(settings)
@@ -118,7 +119,7 @@ def test_a_crash_between_any_two_publish_statements_leaves_each_layer_wholly_old
         assert layer_contents(settings) == old
     # and a publish that is not interrupted publishes every layer
     with warehouse.connect(settings, "dev") as conn:
-        publish.publish(conn, DB)
+        publish.publish(conn, DB, settings.reader_role)
     assert layer_contents(settings) == new
     _undo(settings, list(publish.LAYERS))
     assert layer_contents(settings) == old
@@ -138,5 +139,5 @@ def test_a_run_interrupted_mid_publish_says_which_layers_are_new_and_a_rerun_fin
     assert f"the publish was interrupted: {DB}'s RAW hold the new build" in message
     assert "TRANSFORM, MART the last good run's - each layer wholly one or the other" in message
     report = pipeline.run(target="dev")
-    assert report.status == "succeeded" and report.steps["dbt"]["published"] == publish.publish_statements(DB)
+    assert report.status == "succeeded" and report.steps["dbt"]["published"] == publish.publish_statements(DB, settings.reader_role)
     assert report.steps["validation"]["ok"]

@@ -78,14 +78,31 @@ def _result(tmp_path: Path, results: list[dict], manifest: dict | None = None) -
 
 
 def test_the_publish_swaps_each_layer_upstream_first_after_making_sure_it_exists():
-    assert publish.publish_statements("DB") == [
+    assert publish.publish_statements("DB", "READER") == [
         "CREATE SCHEMA IF NOT EXISTS DB.RAW", "ALTER SCHEMA DB.RAW_BUILD SWAP WITH DB.RAW",
         "CREATE SCHEMA IF NOT EXISTS DB.TRANSFORM", "ALTER SCHEMA DB.TRANSFORM_BUILD SWAP WITH DB.TRANSFORM",
+        "GRANT USAGE ON SCHEMA DB.MART_BUILD TO ROLE READER",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA DB.MART_BUILD TO ROLE READER",
         "CREATE SCHEMA IF NOT EXISTS DB.MART", "ALTER SCHEMA DB.MART_BUILD SWAP WITH DB.MART",
+        "REVOKE SELECT ON ALL TABLES IN SCHEMA DB.MART_BUILD FROM ROLE READER",
+        "REVOKE USAGE ON SCHEMA DB.MART_BUILD FROM ROLE READER",
     ]
-    done = publish.publish_statements("DB")[:4]
+    done = publish.publish_statements("DB", "READER")[:4]
     assert publish.swapped_layers(done) == ["RAW", "TRANSFORM"]
     assert publish.swapped_layers(done[:3]) == ["RAW"]
+
+
+def test_the_reader_is_granted_mart_only_and_before_its_swap():
+    """Snowflake, ALTER SCHEMA ... SWAP WITH "also swaps all access control privileges granted on the
+    schemas and objects they contain" (https://docs.snowflake.com/en/sql-reference/sql/alter-schema):
+    a grant made after the swap would leave readers without access for a moment, and one made on the
+    published MART would move to MART_BUILD at the next publish."""
+    statements = publish.publish_statements("DB", "READER")
+    grants = [s for s in statements if s.startswith(("GRANT", "REVOKE"))]
+    assert grants and all(".MART_BUILD " in s for s in grants)
+    swap = statements.index("ALTER SCHEMA DB.MART_BUILD SWAP WITH DB.MART")
+    assert all(statements.index(s) < swap for s in grants if s.startswith("GRANT"))
+    assert all(statements.index(s) > swap for s in grants if s.startswith("REVOKE"))
 
 
 def test_the_load_empties_every_build_schema_before_the_copy_table_and_the_copy():

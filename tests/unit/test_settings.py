@@ -13,7 +13,7 @@ ENV_VARS = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
     "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY_PATH",
     "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "SNOWFLAKE_TOKEN", "SNOWFLAKE_ROLE", "SNOWFLAKE_WAREHOUSE",
-    "SNOWFLAKE_HOST", "SNOWFLAKE_PORT", "SNOWFLAKE_PROTOCOL",
+    "SNOWFLAKE_HOST", "SNOWFLAKE_PORT", "SNOWFLAKE_PROTOCOL", "PIPELINE_DEV_ROLE", "PIPELINE_PROD_ROLE",
 )
 
 
@@ -36,7 +36,7 @@ def _complete_cloud_env(monkeypatch, tmp_path, auth="key"):
     values = {
         "PIPELINE_MODE": "cloud", "PIPELINE_BUCKET": "countries-pipeline-123456789012", "AWS_REGION": "eu-west-1",
         "SNOWFLAKE_ACCOUNT": "xy12345.eu-west-1", "SNOWFLAKE_USER": "PIPELINE_USER",
-        "SNOWFLAKE_WAREHOUSE": "COMPUTE_WH", "SNOWFLAKE_ROLE": "PIPELINE_ROLE",
+        "SNOWFLAKE_WAREHOUSE": "COMPUTE_WH",
     }
     if auth == "key":
         values["SNOWFLAKE_PRIVATE_KEY_PATH"] = str(key)
@@ -105,10 +105,32 @@ def test_cloud_mode_names_every_missing_setting_in_one_error(clean_env):
     with pytest.raises(ConfigurationError) as caught:
         s.require_complete()
     message = str(caught.value)
-    for var in ("PIPELINE_BUCKET", "AWS_REGION", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_WAREHOUSE",
-                "SNOWFLAKE_ROLE", "SNOWFLAKE_PRIVATE_KEY_PATH", "SNOWFLAKE_TOKEN"):
+    for var in ("PIPELINE_BUCKET", "AWS_REGION", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER",
+                "SNOWFLAKE_PRIVATE_KEY_PATH", "SNOWFLAKE_TOKEN"):
         assert var in message, var
-    assert len(caught.value.problems) == 7  # bucket, region, account, user, warehouse, role, auth
+    # bucket, region, account, user, auth (warehouse and roles default to the account setup's names)
+    assert len(caught.value.problems) == 5
+
+
+@pytest.mark.parametrize("variable", ["SNOWFLAKE_ROLE", "PIPELINE_PROD_ROLE"])
+@pytest.mark.parametrize("admin_role", ["ACCOUNTADMIN", "sysadmin", "SECURITYADMIN"])
+def test_an_administrator_role_is_refused_for_the_pipeline(clean_env, monkeypatch, variable, admin_role):
+    """The pipeline and dbt run as the environment's own role from sql/00_account_setup.sql; an
+    administrator role would make every grant of that script pointless."""
+    _complete_cloud_env(monkeypatch, clean_env)
+    monkeypatch.setenv(variable, admin_role)
+    s = Settings(_env_file=None, state_dir=clean_env)
+    problems = s.configuration_problems()
+    assert any(p.startswith(f"{variable}: {admin_role} is an administrator role") for p in problems), problems
+
+
+def test_each_target_signs_in_with_its_own_role(clean_env, monkeypatch):
+    _complete_cloud_env(monkeypatch, clean_env)
+    s = Settings(_env_file=None, state_dir=clean_env)
+    assert (s.role("dev"), s.role("prod")) == ("COUNTRIES_DEV_ROLE", "COUNTRIES_PROD_ROLE")
+    monkeypatch.setenv("SNOWFLAKE_ROLE", "MY_ROLE")
+    s = Settings(_env_file=None, state_dir=clean_env)
+    assert (s.role("dev"), s.role("prod")) == ("MY_ROLE", "MY_ROLE")
 
 
 def test_a_complete_cloud_configuration_with_a_key_pair_passes(clean_env, monkeypatch):
