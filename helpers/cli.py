@@ -238,6 +238,38 @@ def notebooks(
         console.print(f"gallery: all {len(committed)} committed images were produced by this run", markup=False)
 
 
+@app.command()
+def smoke(
+    source_url: str = typer.Option(None, help="the source the two runs read (default: as `run`)"),
+    keep: bool = typer.Option(False, "--keep", help="skip the teardown and the audit (leave the tables)"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask before the teardown (cloud mode asks otherwise)"),
+) -> None:
+    """plan -> dev run -> prod run -> validation -> teardown -> audit; writes artifacts/smoke/report.md
+    and report.json (versions, each step's result and time, counts; account identifiers masked)."""
+    from helpers import smoke as smoke_test
+    from helpers.settings import ConfigurationError
+
+    settings = _settings()
+    if settings.mode == "cloud" and not keep and not yes:
+        if not sys.stdin.isatty():
+            console.print("REFUSED: the smoke test ends with a teardown; no terminal to confirm on: run again with "
+                          "--yes (or --keep to leave everything in place).", style="bold red", markup=False)
+            raise typer.Exit(2)
+        if not typer.confirm("The smoke test ends by deleting everything the pipeline made. Go on?", default=False):
+            raise typer.Exit(1)
+    try:
+        report = smoke_test.smoke(settings, source_url=source_url, keep=keep,
+                                  echo=lambda m: console.print(m, markup=False))
+    except ConfigurationError as e:
+        console.print(f"FAILED: {e}", style="bold red", markup=False)
+        raise typer.Exit(1) from None
+    for step in report.steps:
+        console.print(f"  {step.status:<8} {step.name:<11} {step.seconds:6.1f}s  {step.error or ''}", markup=False)
+    console.print(f"report: {settings.artifacts_dir / 'smoke' / 'report.md'}", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def _account_statements(kind: str, aws_account_id: str | None) -> list[str]:
     from helpers import account
     from helpers.settings import ConfigurationError

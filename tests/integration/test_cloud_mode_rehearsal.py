@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from helpers import iam as iam_policies
+from helpers.local_cloud.account_bootstrap import setup_snowflake_account
 from helpers.settings import PROJECT_ROOT, Settings
 from tests.conftest import FIXTURE
 
@@ -85,12 +86,19 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
         "SNOWFLAKE_ACCOUNT": "rehearsal-account",
         "SNOWFLAKE_USER": "PIPELINE_SERVICE_USER",
         "SNOWFLAKE_PRIVATE_KEY_PATH": str(home / "rsa_key.p8"),
-        "SNOWFLAKE_ROLE": "COUNTRIES_PIPELINE",
+        "PIPELINE_DEV_ROLE": "REHEARSAL_DEV_ROLE",
+        "PIPELINE_PROD_ROLE": "REHEARSAL_PROD_ROLE",
         "SNOWFLAKE_WAREHOUSE": "COUNTRIES_WH",
         "SNOWFLAKE_HOST": endpoints["snowflake"]["host"],
         "SNOWFLAKE_PORT": str(endpoints["snowflake"]["port"]),
         "SNOWFLAKE_PROTOCOL": endpoints["snowflake"]["protocol"],
     }
+    # the administrator's one-time account setup (sql/00_account_setup.sql), as the local administrator
+    setup_snowflake_account(Settings(
+        bucket=names["bucket"], snowflake_role_name=names["snowflake_role"], dev_database="REHEARSAL_DEV",
+        prod_database="REHEARSAL_PROD", integration_name="REHEARSAL_S3_INTEGRATION",
+        dev_role="REHEARSAL_DEV_ROLE", prod_role="REHEARSAL_PROD_ROLE",
+    ))
     # the operator puts the source where the Glue job may read it, as `aws s3 cp` would
     import boto3
 
@@ -132,10 +140,34 @@ def test_a_cloud_mode_run_dev_then_prod_then_teardown_succeeds_through_the_cloud
     assert f"S3 bucket s3://{cloud_env['PIPELINE_BUCKET']}" in refused.stderr
     rerun = helpers_cli(cloud_env, "run", "--target", "dev", "--source-url", cloud_env["REHEARSAL_SOURCE"])
     assert rerun.returncode == 0 and "unchanged source" in rerun.stdout + rerun.stderr  # all still there
+
+
+def test_the_smoke_test_runs_every_step_then_leaves_nothing_and_writes_a_masked_report(cloud_env):
+    """`python -m helpers smoke`: plan -> dev run -> prod run -> validation -> teardown -> audit, as the
+    operator, with one evidence report (what a user with accounts attaches to a bug report)."""
+    refused = helpers_cli(cloud_env, "smoke", "--source-url", cloud_env["REHEARSAL_SOURCE"])
+    assert refused.returncode == 2 and "REFUSED" in refused.stderr  # it ends with a teardown: asks first
+    smoke = helpers_cli(cloud_env, "smoke", "--yes", "--source-url", cloud_env["REHEARSAL_SOURCE"])
+    assert smoke.returncode == 0, smoke.stderr[-3000:]
+    out = Path(cloud_env["PIPELINE_ARTIFACTS_DIR"]) / "smoke"
+    report = json.loads((out / "report.json").read_text())
+    assert report["ok"] and report["mode"] == "cloud"
+    assert [s["name"] for s in report["steps"]] == ["plan", "dev run", "prod run", "validation", "teardown", "audit"]
+    assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in report["steps"])
+    assert {"python", "boto3", "dbt-core", "dbt-snowflake", "snowflake-connector-python"} <= set(report["versions"])
+    prod = next(s for s in report["steps"] if s["name"] == "prod run")["detail"]
+    assert prod["rows_per_layer"]["raw"] == len(json.loads(FIXTURE.read_text()))
+    assert sum(prod["rows_per_continent"].values()) == prod["rows_per_layer"]["mart_continent_rows"]
+    text = (out / "report.json").read_text() + (out / "report.md").read_text()
+    account = Settings(mode="local").aws_client("sts").get_caller_identity()["Account"]
+    for identifier in (account, cloud_env["SNOWFLAKE_ACCOUNT"], cloud_env["PIPELINE_BUCKET"]):
+        assert identifier not in text, f"{identifier} is not masked"
+    assert "| prod run | ok |" in (out / "report.md").read_text()
+    # the CLI teardown afterwards finds nothing left to delete
     down = helpers_cli(cloud_env, "teardown", "--json", "--yes")
     assert down.returncode == 0, down.stderr[-3000:]
     result = json.loads(down.stdout[down.stdout.index("{"):])
-    assert not any(result["remaining"].values()), result["remaining"]
+    assert result["deleted"] == [] and not any(result["remaining"].values()), result
 
 
 def test_cloud_mode_refuses_a_local_file_source_naming_the_fix(cloud_env, tmp_path):
