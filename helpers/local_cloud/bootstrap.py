@@ -40,12 +40,21 @@ OPERATOR_POLICY = f"{OPERATOR_USER}-policy"
 OPERATOR_KEY_FILE = "aws_operator.json"
 
 
-def _client(aws: dict[str, Any], service: str, keys: dict[str, str]) -> Any:
-    import boto3
+_session: Any = None
 
-    return boto3.client(
+
+def _client(aws: dict[str, Any], service: str, keys: dict[str, str]) -> Any:
+    """An admin-signed client, from a boto3 session of its own: what is hooked on boto3's default
+    session (the pipeline's clients, e.g. a test recording their calls) never sees the admin's."""
+    global _session
+    import boto3
+    from botocore.config import Config
+
+    _session = _session or boto3.session.Session()
+    return _session.client(
         service, endpoint_url=aws["url"], region_name=aws["region"],
         aws_access_key_id=keys["access_key_id"], aws_secret_access_key=keys["secret_access_key"],
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
     )
 
 
@@ -152,8 +161,7 @@ def admin_client(settings: Settings, service: str) -> Any:
     """
     if settings.mode != "local":
         raise RuntimeError("admin_client is for the local cloud only (PIPELINE_MODE=local)")
-    aws = settings.local_cloud["aws"]
-    admin = aws["admin"]
-    return settings.aws_client(
-        service, aws_access_key_id=admin["access_key_id"], aws_secret_access_key=admin["secret_access_key"]
-    )
+    # boto3 directly, not Settings.aws_client: a test that wraps the pipeline's clients (e.g. to
+    # enforce AWS's deletion order) still reads the real state through this one
+    aws = {"url": settings.resolved_aws_endpoint, "region": settings.aws_region}
+    return _client(aws, service, settings.local_cloud["aws"]["admin"])
