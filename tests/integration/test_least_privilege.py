@@ -239,8 +239,12 @@ def lp(local_cloud) -> Any:
         }
     finally:
         with grants:  # the operator's grants for these names go when they do
-            # other/ is outside the operator's prefixes (its teardown leaves such a bucket, naming it)
-            admin_client(s, "s3").delete_object(Bucket=s.bucket, Key="other/secret.txt")
+            # other/ is outside the operator's prefixes (its teardown leaves such a bucket, naming
+            # it): every version of it goes first, with the admin who wrote it
+            admin_s3 = admin_client(s, "s3")
+            listing = admin_s3.list_object_versions(Bucket=s.bucket, Prefix="other/")
+            for v in listing.get("Versions", []) + listing.get("DeleteMarkers", []):
+                admin_s3.delete_object(Bucket=s.bucket, Key=v["Key"], VersionId=v["VersionId"])
             td.teardown(untrusted)
             result = td.teardown(s)
         assert not any(result["remaining"].values()), result["remaining"]
