@@ -333,19 +333,24 @@ class Settings(BaseSettings):
         return self.data_prefix + self.data_file_name
 
     def aws_client(self, service: str, **credentials: Any) -> Any:
-        """A boto3 client. Local: the emulator endpoint and its admin keys; cloud: the default chain
-        (and AWS_ENDPOINT_URL if set), nothing from .local/."""
+        """A boto3 client. Local: the emulator endpoint and the operator's keys (the IAM user that
+        holds exactly helpers.iam.operator_policy, helpers/local_cloud/bootstrap.py); cloud: the
+        default chain (and AWS_ENDPOINT_URL if set), nothing from .local/."""
         import boto3
         from botocore.config import Config
 
         kwargs: dict[str, Any] = {"region_name": self.aws_region}
         if endpoint := self.resolved_aws_endpoint:
             kwargs["endpoint_url"] = endpoint
-        admin = self.local_cloud.get("aws", {}).get("admin")
-        if admin and not credentials:
+        if self.mode == "local" and not credentials:
+            operator = self.local_cloud.get("aws", {}).get("operator")
+            if not operator:  # a local cloud started before the operator existed
+                raise RuntimeError(
+                    f"{self.state_dir / 'cloud.json'} has no operator key. Run: python -m helpers local up"
+                )
             credentials = {
-                "aws_access_key_id": admin["access_key_id"],
-                "aws_secret_access_key": admin["secret_access_key"],
+                "aws_access_key_id": operator["access_key_id"],
+                "aws_secret_access_key": operator["secret_access_key"],
             }
         kwargs.update(credentials)
         # fail fast instead of retrying for minutes when an endpoint is down

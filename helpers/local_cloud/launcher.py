@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from helpers.local_cloud.bootstrap import bootstrap
 from helpers.settings import PROJECT_ROOT, Settings
 
 SERVICES = ("aws", "snowflake", "source")
@@ -164,12 +165,17 @@ class LocalCloud:
                 self._start(
                     "source", ["-m", "http.server", "--bind", "127.0.0.1", "--directory", str(FIXTURES_DIR), "{port}"]
                 )
-            return self._write_cloud_json()
+            # the operator (and whatever else an administrator sets up once), every `up`: idempotent,
+            # and a policy changed by the settings (bucket, roles, job) is re-applied
+            cloud = bootstrap(self.settings, self._connection(), self.dir)
+            self._write_secret("cloud.json", cloud)
+            return cloud
 
     def _bootstrap_aws(self, url: str) -> None:
-        """Create the operator (an admin user standing for *your* AWS credentials) and the IAM user
-        that stands for Snowflake's principal, then switch IAM enforcement on: from here every
-        request must be signed by a known key and allowed by its policies."""
+        """Create the local admin (only for bootstrap.py and tests: the pipeline runs as the
+        operator) and the IAM user that stands for Snowflake's principal, then switch IAM
+        enforcement on: from here every request must be signed by a known key and allowed by its
+        policies."""
         import boto3
 
         iam = boto3.client(
@@ -189,7 +195,8 @@ class LocalCloud:
         )
         urllib.request.urlopen(req, timeout=5).read()  # noqa: S310 - loopback only
 
-    def _write_cloud_json(self) -> dict[str, Any]:
+    def _connection(self) -> dict[str, Any]:
+        """cloud.json's content before the bootstrap steps add theirs: endpoints and admin keys."""
         aws, snowflake, source = (self._read(s) for s in SERVICES)
         assert aws and snowflake and source
         password_file = self.dir / "snowflake_password"
@@ -209,7 +216,6 @@ class LocalCloud:
             },
             "source": {"url": source["url"]},
         }
-        self._write_secret("cloud.json", cloud)
         return cloud
 
     def _stop(self, service: str) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from pathlib import Path
 
 from helpers import warehouse
+from helpers.local_cloud.bootstrap import admin_client
 from helpers.settings import Settings
 from tests.conftest import FIXTURE
 from tests.scripted_http import Reply, ScriptedServer, serve  # noqa: F401 - Reply is used as support.Reply
@@ -102,7 +103,8 @@ def data_versions(settings: Settings) -> list[str]:
 
 
 def quarantine_lines(settings: Settings, key: str) -> list[dict[str, Any]]:
-    body = settings.aws_client("s3").get_object(Bucket=settings.bucket, Key=key)["Body"].read()
+    # read as the local admin: the operator policy does not let the operator read the quarantine
+    body = admin_client(settings, "s3").get_object(Bucket=settings.bucket, Key=key)["Body"].read()
     return [json.loads(line) for line in body.decode("utf-8").splitlines()]
 
 

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from helpers import dbt, validation, warehouse
+from helpers.local_cloud.bootstrap import admin_client
 from helpers.pipeline import Pipeline
 from helpers.screenshots import serve_directory
 from helpers.settings import PROJECT_ROOT, Settings
@@ -252,7 +253,7 @@ def test_a_bad_fresh_load_fails_its_source_test_before_any_model_reads_it(
     records, so the bad record is written straight to the landed key (as the local admin), loaded,
     and `dbt build` must fail naming that source test, with RAW not built from it."""
     s = pipeline.settings
-    s3 = s.aws_client("s3")
+    s3 = admin_client(s, "s3")  # the operator may not write the landed key: only the Glue job's role may
     ingest_and_load(pipeline, s.resolved_source_url, "run_dbt_good")  # a good landed file to spoil
     lines = s3.get_object(Bucket=s.bucket, Key=s.data_key)["Body"].read().decode("utf-8").splitlines()
     records = [json.loads(line) for line in lines]

@@ -56,13 +56,15 @@ def test_the_propagation_delay_is_real_here(slow_iam_cloud):
 
     import botocore.exceptions
 
-    iam = slow_iam_cloud.aws_client("iam")
-    account = slow_iam_cloud.aws_client("sts").get_caller_identity()["Account"]
+    from helpers.local_cloud.bootstrap import admin_client
+
+    iam = admin_client(slow_iam_cloud, "iam")  # a role of its own name: not the operator's to create
+    account = admin_client(slow_iam_cloud, "sts").get_caller_identity()["Account"]
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                       "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}]}
     arn = iam.create_role(RoleName="just-created", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
-        slow_iam_cloud.aws_client("sts").assume_role(RoleArn=arn, RoleSessionName="too-early")
+        admin_client(slow_iam_cloud, "sts").assume_role(RoleArn=arn, RoleSessionName="too-early")
 
 
 def test_a_first_run_on_a_fresh_account_waits_for_iam_and_succeeds(slow_iam_cloud):

@@ -11,9 +11,11 @@ them:
 * a stage: through the local warehouse, which assumes the role as Snowflake does.
 
 The roles, policies and bucket are made by the pipeline's code (`Pipeline.setup_iam`,
-`setup_storage`, `setup_integration`, the sql/ files) under names of this module's own, so that the
-probe's writes never reach the bucket the end-to-end tests load from; the module tears them down
-with `helpers.teardown` at the end.
+`setup_storage`, `setup_integration`, the sql/ files) as the local operator, under names of this
+module's own (tests/integration/operators.py), so that the probe's writes never reach the bucket the
+end-to-end tests load from; the module tears them down with `helpers.teardown` at the end. What the
+operator may not do (objects outside the pipeline's prefixes, reading back to check) is done with
+the local admin (`admin_client`).
 
 What moto cannot check (so these tests cannot either; tests/unit/test_iam_policies.py checks the
 policy text instead): the `s3:prefix` condition on ListBucket (moto lists everything), a MISSING
@@ -26,6 +28,7 @@ covers PassRole.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -37,7 +40,9 @@ from parliament import analyze_policy_string
 from helpers import glue_job, iam, load, storage, warehouse
 from helpers import teardown as td
 from helpers.pipeline import Pipeline
+from helpers.local_cloud.bootstrap import admin_client
 from helpers.settings import Settings
+from tests.integration.operators import operating
 
 pytestmark = pytest.mark.integration
 
@@ -147,9 +152,9 @@ def assert_denied(call: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def run_probe(s: Settings, roles: iam.PipelineRoles, keys: dict[str, str]) -> dict[str, str]:
-    admin_s3, glue, logs = s.aws_client("s3"), s.aws_client("glue"), s.aws_client("logs")
+    s3, glue, logs = s.aws_client("s3"), s.aws_client("glue"), s.aws_client("logs")
     script_key = s.scripts_prefix + PROBE_KEY
-    admin_s3.put_object(Bucket=s.bucket, Key=script_key, Body=PROBE_SCRIPT.encode())
+    s3.put_object(Bucket=s.bucket, Key=script_key, Body=PROBE_SCRIPT.encode())
     definition = glue_job.job_definition(
         role_arn=roles.glue_role_arn,
         script_location=f"s3://{s.bucket}/{script_key}",
@@ -183,12 +188,15 @@ def lp(local_cloud) -> Any:
     untrusted = namespaced(tag, snowflake_role_name=f"lp-{tag}-untrusted-role", integration_name=f"LP_{tag.upper()}_UNTRUSTED",
                            dev_database=f"LP_{tag.upper()}_UNTRUSTED_DEV", prod_database=f"LP_{tag.upper()}_UNTRUSTED_PROD")
     pipeline = Pipeline(s)
+    grants = contextlib.ExitStack()
+    grants.enter_context(operating(s))
+    grants.enter_context(operating(untrusted))
     try:
         roles = pipeline.setup_iam()
         pipeline.setup_storage()
         integration = pipeline.setup_integration(roles, "dev")
 
-        admin_s3 = s.aws_client("s3")
+        admin_s3 = admin_client(s, "s3")  # the data/ and other/ objects are not the operator's to write
         keys = {
             "landed_key": s.data_key,
             "quarantined_key": s.quarantine_prefix + "earlier_run/rejected.ndjson",
@@ -230,8 +238,15 @@ def lp(local_cloud) -> Any:
             "probe": run_probe(s, roles, keys),
         }
     finally:
-        td.teardown(untrusted)
-        result = td.teardown(s)
+        with grants:  # the operator's grants for these names go when they do
+            # other/ is outside the operator's prefixes (its teardown leaves such a bucket, naming
+            # it): every version of it goes first, with the admin who wrote it
+            admin_s3 = admin_client(s, "s3")
+            listing = admin_s3.list_object_versions(Bucket=s.bucket, Prefix="other/")
+            for v in listing.get("Versions", []) + listing.get("DeleteMarkers", []):
+                admin_s3.delete_object(Bucket=s.bucket, Key=v["Key"], VersionId=v["VersionId"])
+            td.teardown(untrusted)
+            result = td.teardown(s)
         assert not any(result["remaining"].values()), result["remaining"]
 
 
@@ -263,7 +278,7 @@ def snowflake_s3(lp) -> Any:
 
 def test_deployed_policies_are_exactly_the_linted_documents(lp):
     s, roles = lp["s"], lp["roles"]
-    admin_iam, names = s.aws_client("iam"), Pipeline(s).names()
+    admin_iam, names = admin_client(s, "iam"), Pipeline(s).names()
     for role, policy_arn, expected in (
         (s.glue_role_name, roles.glue_policy_arn, iam.glue_role_policy(names)),
         (s.snowflake_role_name, roles.snowflake_policy_arn, iam.snowflake_role_policy(names)),
@@ -282,7 +297,7 @@ def test_deployed_policies_are_exactly_the_linted_documents(lp):
 
 def test_deployed_trust_policies_name_exactly_glue_and_snowflakes_principal_with_its_external_id(lp):
     s, integration = lp["s"], lp["integration"]
-    admin_iam = s.aws_client("iam")
+    admin_iam = admin_client(s, "iam")
     assert iam.get_trust_policy(admin_iam, s.glue_role_name) == iam.glue_trust_policy()
     assert integration["storage_aws_iam_user_arn"] == lp["principal"]["arn"]
     assert iam.get_trust_policy(admin_iam, s.snowflake_role_name) == iam.snowflake_trust_policy(
@@ -324,7 +339,7 @@ def test_snowflake_role_cannot_read_outside_the_data_prefix(lp, snowflake_s3, wh
     s = lp["s"]
     key = {"scripts": s.scripts_prefix + "countries_ingest.py", "quarantine": lp["keys"]["quarantined_key"],
            "other": lp["keys"]["other_key"]}[which]
-    lp["s"].aws_client("s3").head_object(Bucket=s.bucket, Key=key)  # it is there: the denial is the policy's
+    admin_client(s, "s3").head_object(Bucket=s.bucket, Key=key)  # it is there: the denial is the policy's
     assert_denied(snowflake_s3.get_object, Bucket=s.bucket, Key=key)
 
 
@@ -345,7 +360,7 @@ def test_assuming_the_snowflake_role_with_a_wrong_external_id_is_denied(lp, exte
 def test_another_principal_cannot_assume_the_snowflake_role_even_with_the_external_id(lp):
     """The local admin may do anything (Action *), but the trust policy names only Snowflake's user."""
     with pytest.raises(ClientError) as denied:
-        lp["s"].aws_client("sts").assume_role(
+        admin_client(lp["s"], "sts").assume_role(
             RoleArn=lp["roles"].snowflake_role_arn,
             RoleSessionName="not-snowflake",
             ExternalId=lp["integration"]["storage_aws_external_id"],
@@ -395,14 +410,14 @@ def test_glue_role_cannot_touch_other_logs(lp, operation):
 
 def test_the_denied_calls_changed_nothing(lp):
     s = lp["s"]
-    admin_s3 = s.aws_client("s3")
+    admin_s3 = admin_client(s, "s3")
     assert admin_s3.get_object(Bucket=s.bucket, Key=lp["keys"]["target_key"])["VersionId"] == lp["target_version"]
     assert admin_s3.get_object(Bucket=s.bucket, Key=lp["keys"]["quarantine_target_key"])["Body"].read() == b'{"target": 1}\n'
     script = admin_s3.list_object_versions(Bucket=s.bucket, Prefix=s.scripts_prefix + PROBE_KEY)["Versions"]
     assert len(script) == 1  # not overwritten
     assert "Contents" not in admin_s3.list_objects_v2(Bucket=s.bucket, Prefix="other/glue_probe")
     assert admin_s3.list_objects_v2(Bucket=s.bucket, Prefix=s.scripts_prefix + "evil").get("KeyCount") == 0
-    assert s.aws_client("iam").list_role_policies(RoleName=s.glue_role_name)["PolicyNames"] == []
+    assert admin_client(s, "iam").list_role_policies(RoleName=s.glue_role_name)["PolicyNames"] == []
 
 
 # --- stages --------------------------------------------------------------------------------------
@@ -465,28 +480,29 @@ HYGIENIC = {"versioning": "Enabled", "encryption": ["AES256"], "public_access_bl
 
 def test_bucket_is_versioned_encrypted_private_and_setup_storage_puts_it_right_again(local_cloud):
     s = namespaced(uuid.uuid4().hex[:6])
-    s3 = s.aws_client("s3")
-    try:
-        Pipeline(s).setup_storage()
-        assert _hygiene(s3, s.bucket) == HYGIENIC
-        assert all(storage.PUBLIC_ACCESS_BLOCK.values()) and len(storage.PUBLIC_ACCESS_BLOCK) == 4
-        grantees = [g["Grantee"] for g in s3.get_bucket_acl(Bucket=s.bucket)["Grants"]]
-        assert all(g.get("Type") == "CanonicalUser" for g in grantees), grantees  # no AllUsers / AuthenticatedUsers
-        with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
-            s3.get_bucket_policy(Bucket=s.bucket)
+    s3 = admin_client(s, "s3")  # reads the bucket's ACL and policy, and loosens it, as someone else would
+    with operating(s):
+        try:
+            Pipeline(s).setup_storage()
+            assert _hygiene(s3, s.bucket) == HYGIENIC
+            assert all(storage.PUBLIC_ACCESS_BLOCK.values()) and len(storage.PUBLIC_ACCESS_BLOCK) == 4
+            grantees = [g["Grantee"] for g in s3.get_bucket_acl(Bucket=s.bucket)["Grants"]]
+            assert all(g.get("Type") == "CanonicalUser" for g in grantees), grantees  # no AllUsers / AuthenticatedUsers
+            with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
+                s3.get_bucket_policy(Bucket=s.bucket)
 
-        # loosened by hand, one protection at a time
-        s3.put_bucket_versioning(Bucket=s.bucket, VersioningConfiguration={"Status": "Suspended"})
-        s3.delete_bucket_encryption(Bucket=s.bucket)
-        s3.put_public_access_block(
-            Bucket=s.bucket, PublicAccessBlockConfiguration={**storage.PUBLIC_ACCESS_BLOCK, "BlockPublicPolicy": False}
-        )
-        loosened = _hygiene(s3, s.bucket)
-        assert loosened["versioning"] == "Suspended"
-        assert loosened["encryption"] != ["AES256"]
-        assert loosened["public_access_block"]["BlockPublicPolicy"] is False
+            # loosened by hand, one protection at a time
+            s3.put_bucket_versioning(Bucket=s.bucket, VersioningConfiguration={"Status": "Suspended"})
+            s3.delete_bucket_encryption(Bucket=s.bucket)
+            s3.put_public_access_block(
+                Bucket=s.bucket, PublicAccessBlockConfiguration={**storage.PUBLIC_ACCESS_BLOCK, "BlockPublicPolicy": False}
+            )
+            loosened = _hygiene(s3, s.bucket)
+            assert loosened["versioning"] == "Suspended"
+            assert loosened["encryption"] != ["AES256"]
+            assert loosened["public_access_block"]["BlockPublicPolicy"] is False
 
-        Pipeline(s).setup_storage()
-        assert _hygiene(s3, s.bucket) == HYGIENIC
-    finally:
-        td.delete_bucket(s, [])
+            Pipeline(s).setup_storage()
+            assert _hygiene(s3, s.bucket) == HYGIENIC
+        finally:
+            td.delete_bucket(s, [])

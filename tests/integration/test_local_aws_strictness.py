@@ -3,9 +3,10 @@ aws_access.py, iam_policy.py, aws_server.py): iam:PassRole on Glue CreateJob/Upd
 CloudWatch Logs authorised on their resources' ARNs, Glue logs written with the job role's own
 credentials, and (optionally) IAM's propagation delay.
 
-Every principal here is an IAM user or role of this module's own, made through the local admin and
-deleted at the end; the calls under test are signed with that principal's keys, under moto's IAM
-enforcement, exactly as the pipeline's calls are.
+Every principal here is an IAM user or role of this module's own, made through the local admin
+(`admin_client`: in local mode `Settings.aws_client` signs as the operator) and deleted at the end;
+the calls under test are signed with that principal's keys, under moto's IAM enforcement, exactly as
+the pipeline's calls are.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from helpers import glue_job, iam
 from helpers.local_cloud.launcher import PROJECT_ROOT, _free_port, _healthy
+from helpers.local_cloud.bootstrap import admin_client
 from helpers.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -44,8 +46,8 @@ class Principals:
     """IAM users and roles made for one test module, removed again in AWS's order."""
 
     def __init__(self, s: Settings):
-        self.s, self.admin = s, s.aws_client("iam")
-        self.account = s.aws_client("sts").get_caller_identity()["Account"]
+        self.s, self.admin = s, admin_client(s, "iam")
+        self.account = admin_client(s, "sts").get_caller_identity()["Account"]
         self.tag = uuid.uuid4().hex[:6]
         self.users: list[str] = []
         self.roles: list[str] = []
@@ -125,7 +127,7 @@ def _pass_role(role_arn: str, condition: dict[str, Any] | None = None, effect: s
 
 def _job_exists(s: Settings, name: str) -> bool:
     try:
-        s.aws_client("glue").get_job(JobName=name)
+        admin_client(s, "glue").get_job(JobName=name)
         return True
     except ClientError as e:
         assert e.response["Error"]["Code"] == "EntityNotFoundException", e.response["Error"]
@@ -176,11 +178,11 @@ def test_update_job_without_pass_role_is_denied(p):
     https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html"""
     role = p.role("update-target")
     job = f"strict-{p.tag}-update"
-    p.s.aws_client("glue").create_job(Name=job, **_definition(role))  # the admin may
+    admin_client(p.s, "glue").create_job(Name=job, **_definition(role))  # the admin may
     user, glue = _glue_user(p, "updater", job)
     error = _denied(glue.update_job, JobName=job, JobUpdate=_definition(role))
     assert (error["Code"], error["Message"]) == ("AccessDeniedException", PASS_ROLE_DENIED.format(user=user, role=role))
-    p.s.aws_client("glue").delete_job(JobName=job)
+    admin_client(p.s, "glue").delete_job(JobName=job)
 
 
 def test_pass_role_to_another_service_does_not_let_glue_have_it(p):
@@ -224,14 +226,14 @@ def test_an_assumed_role_session_is_checked_like_a_user(p):
     https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html"""
     role = p.role("passed-by-session")
     job = f"strict-{p.tag}-session"
-    admin = p.s.aws_client("sts").get_caller_identity()["Arn"]
+    admin = admin_client(p.s, "sts").get_caller_identity()["Arn"]
     deployer = p.role(
         "deployer",
         {"Effect": "Allow", "Action": "glue:CreateJob", "Resource": p.job_arn(job)},
         trust={"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": admin}, "Action": "sts:AssumeRole"}]},
     )
-    creds = p.s.aws_client("sts").assume_role(RoleArn=deployer, RoleSessionName="ci")["Credentials"]
+    creds = admin_client(p.s, "sts").assume_role(RoleArn=deployer, RoleSessionName="ci")["Credentials"]
     glue = p.s.aws_client("glue", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                           aws_session_token=creds["SessionToken"])
     session = f"arn:aws:sts::{p.account}:assumed-role/{deployer.split('/')[-1]}/ci"
@@ -239,10 +241,10 @@ def test_an_assumed_role_session_is_checked_like_a_user(p):
 
 
 def test_the_local_admin_may_pass_any_role(p):
-    """Action * on * includes iam:PassRole (the pipeline creates its job as the admin)."""
+    """Action * on * includes iam:PassRole."""
     role = p.role("admin-passes")
     job = f"strict-{p.tag}-admin"
-    glue = p.s.aws_client("glue")
+    glue = admin_client(p.s, "glue")
     _create(glue, job, role)
     glue.delete_job(JobName=job)
 
@@ -255,7 +257,7 @@ def test_a_glue_policy_scoped_to_one_job_is_denied_on_another(p):
     https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsglue.html"""
     role = p.role("scoped-jobs")
     job_a, job_b = f"strict-{p.tag}-job-a", f"strict-{p.tag}-job-b"
-    admin_glue = p.s.aws_client("glue")
+    admin_glue = admin_client(p.s, "glue")
     for job in (job_a, job_b):
         admin_glue.create_job(Name=job, **_definition(role))
     user, creds = p.user("job-a-reader", {"Effect": "Allow", "Action": ["glue:GetJob", "glue:GetJobRuns"],
@@ -286,7 +288,7 @@ def test_a_logs_policy_scoped_to_one_group_is_denied_on_another(p):
          "Resource": [f"{group_arn}:*", f"{group_arn}:log-stream:*"]},
     )
     logs = p.s.aws_client("logs", **creds)
-    admin_logs = p.s.aws_client("logs")
+    admin_logs = admin_client(p.s, "logs")
     logs.create_log_group(logGroupName=mine)
     logs.create_log_stream(logGroupName=mine, logStreamName="s")
     logs.put_log_events(logGroupName=mine, logStreamName="s", logEvents=[{"timestamp": int(time.time() * 1000), "message": "x"}])
@@ -317,7 +319,7 @@ def test_the_pipeline_glue_log_statement_allows_its_groups_only(p):
     names = iam.Names("b", "data/", "scripts/", "quarantine/", p.s.aws_region, p.account)
     statement = next(st for st in iam.glue_role_policy(names)["Statement"] if st["Sid"] == "WriteOwnLogs")
     _, creds = p.user("pipeline-logs", statement)
-    logs, admin_logs = p.s.aws_client("logs", **creds), p.s.aws_client("logs")
+    logs, admin_logs = p.s.aws_client("logs", **creds), admin_client(p.s, "logs")
     stream, other = f"strict-{p.tag}", f"/strict/{p.tag}/other"
     try:
         logs.create_log_group(logGroupName=glue_job.OUTPUT_LOG_GROUP)
@@ -340,7 +342,7 @@ HELLO = "print('hello from the job')\nimport sys\nprint('a warning', file=sys.st
 
 def _run_hello_job(p: Principals, role_name: str, *statements: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     bucket = f"strict-{p.tag}-scripts"
-    s3 = p.s.aws_client("s3")
+    s3 = admin_client(p.s, "s3")
     try:
         s3.create_bucket(Bucket=bucket)
     except ClientError as e:
@@ -348,7 +350,7 @@ def _run_hello_job(p: Principals, role_name: str, *statements: dict[str, Any]) -
     s3.put_object(Bucket=bucket, Key="hello.py", Body=HELLO.encode())
     read_script = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/hello.py"}
     role = p.role(role_name, read_script, *statements)
-    glue = p.s.aws_client("glue")
+    glue = admin_client(p.s, "glue")
     job = f"strict-{p.tag}-{role_name}"
     glue.create_job(Name=job, **_definition(role, f"s3://{bucket}/hello.py"))
     run_id = glue_job.start_run(glue, job, {})
@@ -359,7 +361,7 @@ def _run_hello_job(p: Principals, role_name: str, *statements: dict[str, Any]) -
 
 def _stream_exists(p: Principals, group: str, stream: str) -> bool:
     try:
-        p.s.aws_client("logs").get_log_events(logGroupName=group, logStreamName=stream)
+        admin_client(p.s, "logs").get_log_events(logGroupName=group, logStreamName=stream)
         return True
     except ClientError as e:
         assert e.response["Error"]["Code"] == "ResourceNotFoundException", e.response["Error"]
@@ -387,7 +389,7 @@ def test_a_job_with_the_pipelines_log_statement_writes_its_logs(p):
     statement = next(st for st in iam.glue_role_policy(names)["Statement"] if st["Sid"] == "WriteOwnLogs")
     run_id, run = _run_hello_job(p, "with-logs", statement)
     assert run["JobRunState"] == "SUCCEEDED", run
-    logs = p.s.aws_client("logs")
+    logs = admin_client(p.s, "logs")
     assert glue_job.read_log(logs, glue_job.OUTPUT_LOG_GROUP, run_id) == ["hello from the job"]
     assert glue_job.read_log(logs, glue_job.ERROR_LOG_GROUP, run_id) == ["a warning"]
 
@@ -490,7 +492,7 @@ def _peak_kb(pid: int) -> int:
 @pytest.fixture(scope="module")
 def big_object(p) -> Iterator[dict[str, Any]]:
     """A 3-part multipart object (5 MiB, 5 MiB, 2 MiB) of known bytes."""
-    s3 = p.s.aws_client("s3")
+    s3 = admin_client(p.s, "s3")
     bucket = f"strict-{p.tag}-big"
     s3.create_bucket(Bucket=bucket)
     parts = [os.urandom(5 << 20), os.urandom(5 << 20), os.urandom(2 << 20)]

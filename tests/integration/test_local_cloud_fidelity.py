@@ -2,6 +2,8 @@
 
 Each test states the documented behaviour of the real service it reproduces. They exist because
 plain fakesnow/moto get these wrong (see ../shared/docs/local-cloud-facts.md), often silently.
+Buckets, roles and jobs of the tests' own are made with the local admin (`admin_client`), not the
+operator the pipeline runs as.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 import snowflake.connector.errors
 
 from helpers import iam, warehouse
+from helpers.local_cloud.bootstrap import admin_client
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +44,10 @@ def q(conn, sql):
 def s3_stage(settings, conn):
     """A bucket, a role Snowflake may assume (trust policy written from DESC INTEGRATION), an
     integration and a stage on s3://<bucket>/data/. Returns a dict of names and clients."""
-    s3, iam_client = settings.aws_client("s3"), settings.aws_client("iam")
+    s3, iam_client = admin_client(settings, "s3"), admin_client(settings, "iam")
     bucket = _name("fid-")
     s3.create_bucket(Bucket=bucket)
-    account = settings.aws_client("sts").get_caller_identity()["Account"]
+    account = admin_client(settings, "sts").get_caller_identity()["Account"]
     names = iam.Names(bucket, "data/", "scripts/", "quarantine/", settings.aws_region, account)
     role = _name("fid-role-")
     role_arn = iam_client.create_role(
@@ -87,7 +90,7 @@ def trusted_stage(s3_stage):
 def test_desc_integration_reports_an_existing_iam_user_and_an_external_id(settings, s3_stage):
     desc = s3_stage["desc"]
     user_arn = desc["STORAGE_AWS_IAM_USER_ARN"]
-    user = settings.aws_client("iam").get_user(UserName=user_arn.split("/")[-1])["User"]
+    user = admin_client(settings, "iam").get_user(UserName=user_arn.split("/")[-1])["User"]
     assert user["Arn"] == user_arn
     assert desc["STORAGE_AWS_ROLE_ARN"] == s3_stage["role_arn"]
     assert desc["STORAGE_AWS_EXTERNAL_ID"] and desc["STORAGE_AWS_EXTERNAL_ID"] != iam.PLACEHOLDER_EXTERNAL_ID
@@ -348,7 +351,7 @@ def test_iam_is_enforced_unknown_keys_are_refused(settings):
 
 
 def _glue_job(settings, role_arn: str, script: bytes) -> str:
-    s3, glue = settings.aws_client("s3"), settings.aws_client("glue")
+    s3, glue = admin_client(settings, "s3"), admin_client(settings, "glue")
     bucket = _name("glue-")
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="scripts/job.py", Body=script)
@@ -362,7 +365,7 @@ def _glue_job(settings, role_arn: str, script: bytes) -> str:
 
 
 def _glue_role(settings, bucket_pattern: str, trusted_service: str = "glue.amazonaws.com") -> str:
-    iam_client = settings.aws_client("iam")
+    iam_client = admin_client(settings, "iam")
     role = _name("glue-role-")
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": trusted_service}, "Action": "sts:AssumeRole"}]}
@@ -384,7 +387,7 @@ def test_glue_job_run_really_runs_the_script_and_ships_its_logs(settings):
     script = b"import sys\nprint('args', ' '.join(sys.argv[1:]))\nprint('to stderr', file=sys.stderr)\n"
     role_arn = _glue_role(settings, "glue-*/scripts/*")
     name, _ = _glue_job(settings, role_arn, script)
-    glue, logs = settings.aws_client("glue"), settings.aws_client("logs")
+    glue, logs = admin_client(settings, "glue"), admin_client(settings, "logs")
     run_id = glue_job.start_run(glue, name, {"--who": "world"})
     run = glue_job.wait_for_run(glue, name, run_id, timeout_s=60)
     assert run["JobRunState"] == "SUCCEEDED"
@@ -399,7 +402,7 @@ def test_glue_job_run_fails_with_the_scripts_error(settings):
 
     role_arn = _glue_role(settings, "glue-*/scripts/*")
     name, _ = _glue_job(settings, role_arn, b"import sys\nsys.exit('ERROR: source answered HTTP 404')\n")
-    glue = settings.aws_client("glue")
+    glue = admin_client(settings, "glue")
     run = glue_job.wait_for_run(glue, name, glue_job.start_run(glue, name, {}), timeout_s=60)
     assert run["JobRunState"] == "FAILED"
     assert "HTTP 404" in run["ErrorMessage"]
@@ -410,7 +413,7 @@ def test_glue_cannot_run_a_job_whose_role_does_not_trust_glue(settings):
 
     role_arn = _glue_role(settings, "glue-*/scripts/*", trusted_service="lambda.amazonaws.com")
     name, _ = _glue_job(settings, role_arn, b"print('never')\n")
-    glue = settings.aws_client("glue")
+    glue = admin_client(settings, "glue")
     run = glue_job.wait_for_run(glue, name, glue_job.start_run(glue, name, {}), timeout_s=60)
     assert run["JobRunState"] == "FAILED"
     assert run["ErrorMessage"] == f"Service is unable to assume role {role_arn}. Please verify role's TrustPolicy"
@@ -422,7 +425,7 @@ def test_glue_job_reads_its_script_with_the_roles_permissions(settings):
 
     role_arn = _glue_role(settings, "some-other-bucket/*")
     name, _ = _glue_job(settings, role_arn, b"print('never')\n")
-    glue = settings.aws_client("glue")
+    glue = admin_client(settings, "glue")
     run = glue_job.wait_for_run(glue, name, glue_job.start_run(glue, name, {}), timeout_s=60)
     assert run["JobRunState"] == "FAILED" and "AccessDenied" in run["ErrorMessage"]
 

@@ -20,6 +20,7 @@ from helpers import teardown
 from helpers.pipeline import Pipeline
 from helpers.settings import Settings
 from tests.conftest import PROJECT_ROOT
+from tests.integration.operators import operating
 from tests.statement_kinds import FIDELITY_TESTS, statement_kind
 
 pytestmark = pytest.mark.integration
@@ -55,16 +56,18 @@ def recorded(local_cloud, statement_log, tmp_path_factory) -> dict[str, set[str]
         boto3.setup_default_session()
     session = boto3.DEFAULT_SESSION
     start = Path(statement_log).stat().st_size if Path(statement_log).exists() else 0
-    session.events.register("before-call", on_call)
-    try:
-        pipeline = Pipeline(settings)
-        assert pipeline.run(target="dev").status == "succeeded"
-        assert pipeline.run(target="prod").status == "succeeded"
-        assert pipeline.run(target="dev").status == "succeeded"  # unchanged source: the skip path
-        result = teardown.teardown(settings)
-        assert not any(result["remaining"].values())
-    finally:
-        session.events.unregister("before-call", on_call)
+    # as the local operator, granted these names (its grant is made by the admin, whose calls are not recorded)
+    with operating(settings):
+        session.events.register("before-call", on_call)
+        try:
+            pipeline = Pipeline(settings)
+            assert pipeline.run(target="dev").status == "succeeded"
+            assert pipeline.run(target="prod").status == "succeeded"
+            assert pipeline.run(target="dev").status == "succeeded"  # unchanged source: the skip path
+            result = teardown.teardown(settings)
+            assert not any(result["remaining"].values())
+        finally:
+            session.events.unregister("before-call", on_call)
     with open(statement_log, encoding="utf-8") as f:
         f.seek(start)
         statements = [json.loads(line)["sql"] for line in f if line.strip()]

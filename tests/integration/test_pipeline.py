@@ -1,4 +1,6 @@
-"""The whole pipeline on the local cloud: exact results, lineage, idempotency, dev and prod."""
+"""The whole pipeline on the local cloud: exact results, lineage, idempotency, dev and prod - as the
+local operator (helpers/local_cloud/bootstrap.py): every AWS request of the dev and the prod run is
+signed with the operator's key, so its policy alone (helpers.iam.operator_policy) sufficed."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import sqlglot
 from helpers import dbt, publish, validation, warehouse
 from helpers.pipeline import Pipeline
 from tests.conftest import FIXTURE, PROJECT_ROOT, SHARED_DATA
+from tests.integration.operators import signing_keys
 
 pytestmark = pytest.mark.integration
 
@@ -54,10 +57,29 @@ def snapshot(settings, target: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def dev_run(local_cloud):
+def dev_run_and_its_keys(local_cloud):
+    """The dev run, and the access keys that signed its AWS requests."""
     from helpers.settings import Settings
 
-    return Pipeline(Settings()).run(target="dev")
+    with signing_keys() as keys:
+        report = Pipeline(Settings()).run(target="dev")
+    return report, keys
+
+
+@pytest.fixture(scope="module")
+def dev_run(dev_run_and_its_keys):
+    return dev_run_and_its_keys[0]
+
+
+def operator_key(settings) -> str:
+    return settings.local_cloud["aws"]["operator"]["access_key_id"]
+
+
+def test_the_dev_run_signed_every_aws_request_as_the_local_operator(settings, dev_run_and_its_keys):
+    report, keys = dev_run_and_its_keys
+    assert report.status == "succeeded"
+    assert keys == {operator_key(settings)}
+    assert settings.local_cloud["aws"]["admin"]["access_key_id"] not in keys
 
 
 def test_mart_counts_per_continent_match_the_source(settings, dev_run, fixture_countries):
@@ -150,7 +172,9 @@ def test_a_second_run_leaves_identical_table_contents(settings, dev_run):
 
 
 def test_prod_target_builds_the_same_marts_in_its_own_database(settings, dev_run):
-    prod = Pipeline(settings).run(target="prod")
+    with signing_keys() as keys:
+        prod = Pipeline(settings).run(target="prod")
+    assert keys == {operator_key(settings)}  # the prod run, too, as the local operator
     assert prod.steps["snowflake"]["database"] == settings.prod_database
     assert prod.steps["rows_per_continent"] == dev_run.steps["rows_per_continent"]
     dev, prod_snap = snapshot(settings, "dev"), snapshot(settings, "prod")

@@ -3,13 +3,16 @@ was in its "would create" list) and agrees with teardown (everything `plan --tea
 after a teardown, and teardown deleted exactly that).
 
 Names of their own (bucket, job, roles, databases, integration), so other modules are not disturbed;
-the local cloud is otherwise empty in a session that runs only this module.
+the local cloud is otherwise empty in a session that runs only this module. Plan, runs and teardown
+run as the local operator, granted these names (tests/integration/operators.py); the account's state
+is listed, and changed "by hand", with the local admin (`admin_client`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +21,9 @@ from helpers import glue_job, warehouse
 from helpers import plan as planning
 from helpers import teardown as td
 from helpers.pipeline import Pipeline, new_run_id
+from helpers.local_cloud.bootstrap import admin_client
 from helpers.settings import Settings
+from tests.integration.operators import operating
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +53,7 @@ def account_state(s: Settings) -> dict[str, Any]:
     """Everything in the account, keyed like the plan's resources, with the details a change would
     touch (documents, settings, versions), listed by the services' own APIs."""
     state: dict[str, Any] = {}
-    iam = s.aws_client("iam")
+    iam = admin_client(s, "iam")
     for role in _pages(iam, "list_roles", "Roles"):
         name = role["RoleName"]
         state[f"iam role {name}"] = {
@@ -64,7 +69,7 @@ def account_state(s: Settings) -> dict[str, Any]:
             "documents": [iam.get_policy_version(PolicyArn=arn, VersionId=v["VersionId"])["PolicyVersion"]["Document"]
                           for v in versions],
         }
-    s3 = s.aws_client("s3")
+    s3 = admin_client(s, "s3")
     for bucket in s3.list_buckets().get("Buckets", []):
         b = bucket["Name"]
         state[f"s3 bucket {b}"] = {
@@ -77,11 +82,11 @@ def account_state(s: Settings) -> dict[str, Any]:
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=b):
             for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
                 state.setdefault(f"s3 object {b}/{v['Key']}", []).append((v["VersionId"], v.get("ETag"), v.get("Size")))
-    glue = s.aws_client("glue")
+    glue = admin_client(s, "glue")
     for job in _pages(glue, "get_jobs", "Jobs"):
         runs = _pages(glue, "get_job_runs", "JobRuns", JobName=job["Name"])
         state[f"glue job {job['Name']}"] = {"job": job, "runs": sorted(r["Id"] for r in runs)}
-    logs = s.aws_client("logs")
+    logs = admin_client(s, "logs")
     for group in _pages(logs, "describe_log_groups", "logGroups"):
         g = group["logGroupName"]
         # storedBytes grows with the streams in it; the streams are compared one by one below
@@ -116,10 +121,10 @@ def _covered(resource: str, items: list[planning.Item]) -> bool:
 
 
 @pytest.fixture
-def s(local_cloud: object) -> Settings:
-    settings = plan_settings()
-    td.teardown(settings)  # a clean start even if an earlier test of this module failed half-way
-    return settings
+def s(local_cloud: object) -> Iterator[Settings]:
+    with operating(plan_settings()) as settings:
+        td.teardown(settings)  # a clean start even if an earlier test of this module failed half-way
+        yield settings
 
 
 def test_plan_on_an_empty_account_changes_nothing_and_would_create_everything(
@@ -211,7 +216,7 @@ def test_plan_lists_everything_a_run_creates_and_stays_read_only_after_it(s: Set
     assert unexpected == [], f"changed by the re-run but the plan said 'exists': {unexpected}"
 
     # a change made by hand shows up as a diff against what a run would put back
-    iam = s.aws_client("iam")
+    iam = admin_client(s, "iam")
     iam.update_assume_role_policy(RoleName=s.snowflake_role_name, PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
                                                   "Action": "sts:AssumeRole"}]}))

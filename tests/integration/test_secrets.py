@@ -3,7 +3,7 @@
 After a full run of `python -m helpers run` and then `python -m helpers teardown` (subprocesses
 with this session's environment, their stdout and stderr captured), every file under the artifacts dir, the dbt target dir and the local
 cloud's state dir (its logs above all) is searched for the local cloud's credentials: the admin's
-access key id and secret key, Snowflake's principal's key id and secret key, and the local
+and the operator's access key ids and secret keys, Snowflake's principal's key id and secret key, and the local
 Snowflake password. The only files allowed to hold them are the credential files the launcher
 writes on purpose, and those must be readable by their owner only (0600).
 """
@@ -24,10 +24,11 @@ import pytest
 from helpers import teardown as td
 from helpers.settings import Settings
 from tests.conftest import PROJECT_ROOT
+from tests.integration.operators import operating
 
 pytestmark = pytest.mark.integration
 
-CREDENTIAL_FILES = ("cloud.json", "aws_admin.json", "snowflake_principal.json", "snowflake_password")
+CREDENTIAL_FILES = ("cloud.json", "aws_admin.json", "aws_operator.json", "snowflake_principal.json", "snowflake_password")
 
 
 def _namespace() -> dict[str, str]:
@@ -58,15 +59,17 @@ def cli(local_cloud) -> dict[str, subprocess.CompletedProcess[str]]:
     paths are where secrets leak); test_the_runs_scanned_are_real says whether they succeeded."""
     env = {**os.environ, **_namespace()}
     out = {}
-    try:
-        out["run"] = _cli(env, "run", "--target", "dev")
-        out["teardown"] = _cli(env, "teardown", "--json")
-    finally:
-        if out.get("teardown") is None or out["teardown"].returncode != 0:
-            with pytest.MonkeyPatch.context() as mp:
-                for k, v in _namespace_of(env).items():
-                    mp.setenv(k, v)
-                td.teardown(Settings())
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in _namespace_of(env).items():
+            mp.setenv(k, v)
+        settings = Settings()
+    with operating(settings):  # the local operator may operate these names while the CLI runs
+        try:
+            out["run"] = _cli(env, "run", "--target", "dev")
+            out["teardown"] = _cli(env, "teardown", "--json")
+        finally:
+            if out.get("teardown") is None or out["teardown"].returncode != 0:
+                td.teardown(settings)
     return out
 
 
@@ -79,9 +82,12 @@ def secrets(local_cloud) -> dict[str, str]:
     state = Settings().state_dir
     admin = json.loads((state / "aws_admin.json").read_text())
     principal = json.loads((state / "snowflake_principal.json").read_text())
+    operator = json.loads((state / "aws_operator.json").read_text())
     found = {
         "admin access key id": admin["access_key_id"],
         "admin secret access key": admin["secret_access_key"],
+        "operator access key id": operator["access_key_id"],
+        "operator secret access key": operator["secret_access_key"],
         "snowflake principal access key id": principal["access_key_id"],
         "snowflake principal secret access key": principal["secret_access_key"],
         "local snowflake password": (state / "snowflake_password").read_text().strip(),

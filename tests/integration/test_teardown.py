@@ -7,13 +7,16 @@ several versions, a user with access keys), so every teardown here runs under `A
 of the boto3 clients that refuses those calls exactly as AWS does (DeleteConflict), checking the
 emulator's real state first. A wrong order therefore fails these tests even though moto would
 accept it. The full-run test runs after test_pipeline.py (alphabetical order); the others use names
-of their own.
+of their own, which the local operator is granted for the test (tests/integration/operators.py).
+Every teardown runs as the operator; someone else's things, and what is left, are made and read
+with the local admin (`admin_client`).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +25,9 @@ from botocore.exceptions import ClientError
 from helpers import glue_job, iam, warehouse
 from helpers import teardown as td
 from helpers.pipeline import Pipeline
+from helpers.local_cloud.bootstrap import admin_client
 from helpers.settings import Settings
+from tests.integration.operators import operating, signing_keys
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +65,7 @@ class AwsRules:
         rules = self
 
         def aws_client(settings: Settings, service: str, **credentials: Any) -> Any:
-            return _Guarded(original(settings, service, **credentials), original(settings, service), service, rules)
+            return _Guarded(original(settings, service, **credentials), admin_client(settings, service), service, rules)
 
         monkeypatch.setattr(Settings, "aws_client", aws_client)
 
@@ -148,8 +153,8 @@ def assert_in_aws_order(deleted: list[str]) -> None:
 
 def leftovers(settings: Settings, run_ids: list[str]) -> dict[str, list[str]]:
     """Everything of ours still in the emulators, read directly (not through teardown's audit)."""
-    iam_client, s3, glue, logs = (settings.aws_client(s) for s in ("iam", "s3", "glue", "logs"))
-    account = settings.aws_client("sts").get_caller_identity()["Account"]
+    iam_client, s3, glue, logs = (admin_client(settings, s) for s in ("iam", "s3", "glue", "logs"))
+    account = admin_client(settings, "sts").get_caller_identity()["Account"]
     roles = {r["RoleName"] for page in iam_client.get_paginator("list_roles").paginate() for r in page["Roles"]}
     policies = {
         p["Arn"] for page in iam_client.get_paginator("list_policies").paginate(Scope="Local") for p in page["Policies"]
@@ -197,6 +202,13 @@ def namespaced(tag: str) -> Settings:
     )
 
 
+@pytest.fixture
+def deployment(local_cloud) -> Iterator[Settings]:
+    """Names of the test's own, which the local operator may operate for the test."""
+    with operating(namespaced(uuid.uuid4().hex[:6])) as s:
+        yield s
+
+
 # --- tests ---------------------------------------------------------------------------------------
 
 
@@ -205,7 +217,9 @@ def test_teardown_leaves_nothing_and_can_run_again(settings):
     run_ids = td.our_run_ids(settings)
     assert report.steps["glue"]["run_id"] in run_ids
     assert leftovers(settings, run_ids), "the run should have left something to tear down"
-    result = teardown_under_aws_rules(settings)
+    with signing_keys() as keys:
+        result = teardown_under_aws_rules(settings)
+    assert keys == {settings.local_cloud["aws"]["operator"]["access_key_id"]}  # as the local operator
     assert result["remaining"] and not any(result["remaining"].values()), result["remaining"]
     assert any(d.startswith("bucket s3://") for d in result["deleted"])
     assert leftovers(settings, run_ids) == {}
@@ -213,8 +227,8 @@ def test_teardown_leaves_nothing_and_can_run_again(settings):
     assert again["deleted"] == [] and not any(again["remaining"].values())
 
 
-def test_teardown_after_a_partial_run_iam_and_s3_only(local_cloud):
-    s = namespaced(uuid.uuid4().hex[:6])
+def test_teardown_after_a_partial_run_iam_and_s3_only(deployment):
+    s = deployment
     pipeline = Pipeline(s)
     roles = pipeline.setup_iam()
     pipeline.setup_storage()
@@ -230,11 +244,11 @@ def test_teardown_after_a_partial_run_iam_and_s3_only(local_cloud):
     assert teardown_under_aws_rules(s)["deleted"] == []
 
 
-def test_teardown_after_a_run_that_crashed_between_glue_and_dbt(local_cloud):
+def test_teardown_after_a_run_that_crashed_between_glue_and_dbt(deployment):
     """Every step up to the stage ran (twice for the Glue job, and the Glue policy was changed once,
     so there are object versions, a delete marker and a non-default policy version), then the
     run died before dbt."""
-    s = namespaced(uuid.uuid4().hex[:6])
+    s = deployment
     pipeline = Pipeline(s)
     roles = pipeline.setup_iam()
     pipeline.setup_storage()
@@ -273,18 +287,18 @@ def test_teardown_after_a_run_that_crashed_between_glue_and_dbt(local_cloud):
     assert teardown_under_aws_rules(s)["deleted"] == []
 
 
-def test_teardown_deletes_nothing_that_is_not_ours(local_cloud):
+def test_teardown_deletes_nothing_that_is_not_ours(deployment):
     tag = uuid.uuid4().hex[:6]
-    s = namespaced(tag)
+    s = deployment
     pipeline = Pipeline(s)
     roles = pipeline.setup_iam()
     pipeline.setup_storage()
     pipeline.setup_integration(roles, "dev")
 
-    # someone else's things, next to ours and with similar names
+    # someone else's things, next to ours and with similar names (made, and checked, by the admin)
     foreign = f"foreign-{tag}"
     FOREIGN = f"FOREIGN_{tag.upper()}"
-    iam_client, s3, glue, logs = (s.aws_client(x) for x in ("iam", "s3", "glue", "logs"))
+    iam_client, s3, glue, logs = (admin_client(s, x) for x in ("iam", "s3", "glue", "logs"))
     s3.create_bucket(Bucket=foreign)
     s3.put_object(Bucket=foreign, Key="data/countries/countries.ndjson", Body=b"{}\n")
     s3.create_bucket(Bucket=f"{s.bucket}-2")
@@ -359,14 +373,15 @@ def test_teardown_deletes_nothing_that_is_not_ours(local_cloud):
         warehouse.execute(conn, f"DROP INTEGRATION {FOREIGN}_INT")
 
 
-def test_the_aws_rules_refuse_what_moto_would_allow(local_cloud, aws_rules):
+def test_the_aws_rules_refuse_what_moto_would_allow(deployment, aws_rules):
     """The guard is live: deleting an attached policy, or a role with a policy attached, is refused
-    before moto (which would accept the first) ever sees it."""
-    s = Settings()
+    before moto (which would accept the first) ever sees it. (As the operator, so on the names its
+    policy grants: the Glue role and its `<role>-policy`.)"""
+    s = deployment
     iam_client = s.aws_client("iam")
-    name = f"td-guard-{uuid.uuid4().hex[:6]}"
+    name = s.glue_role_name
     iam_client.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(iam.glue_trust_policy()))
-    arn = iam_client.create_policy(PolicyName=name, PolicyDocument=json.dumps(
+    arn = iam_client.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x/*"}]}
     ))["Policy"]["Arn"]
     iam_client.attach_role_policy(RoleName=name, PolicyArn=arn)
@@ -379,10 +394,10 @@ def test_the_aws_rules_refuse_what_moto_would_allow(local_cloud, aws_rules):
     iam_client.delete_role(RoleName=name)
 
 
-def test_teardown_refuses_to_run_while_a_pipeline_run_holds_the_lock(local_cloud):
+def test_teardown_refuses_to_run_while_a_pipeline_run_holds_the_lock(deployment):
     from helpers import run_lock
 
-    s = namespaced(uuid.uuid4().hex[:6])
+    s = deployment
     Pipeline(s).setup_iam()
     before = leftovers(s, [])
     with run_lock.acquire(s.artifacts_dir, "run_in_progress", "dev"):

@@ -49,7 +49,8 @@ def _complete_cloud_env(monkeypatch, tmp_path, auth="key"):
 def _local_cloud(tmp_path):
     (tmp_path / "cloud.json").write_text(json.dumps({
         "aws": {"url": "http://127.0.0.1:1111", "region": "us-east-1",
-                "admin": {"access_key_id": "AKIALOCAL", "secret_access_key": "s", "arn": "a"}},
+                "admin": {"access_key_id": "AKIAADMIN", "secret_access_key": "s", "arn": "a"},
+                "operator": {"access_key_id": "AKIALOCAL", "secret_access_key": "s", "arn": "o"}},
         "snowflake": {"host": "127.0.0.1", "port": 2222, "protocol": "http", "account": "fakesnow",
                       "user": "pipeline", "password": "pw"},
         "source": {"url": "http://127.0.0.1:3333"},
@@ -257,11 +258,19 @@ def test_cloud_mode_ignores_the_local_bootstrap_file_and_honours_endpoint_overri
     assert s.resolved_source_url == GITHUB_SOURCE_URL  # not the local fixture server
 
 
-def test_local_mode_aws_client_uses_the_local_admin_keys(clean_env, monkeypatch):
+def test_local_mode_aws_client_signs_as_the_operator_not_the_admin(clean_env, monkeypatch):
     _local_cloud(clean_env)
     client = Settings(_env_file=None, mode="local", state_dir=clean_env).aws_client("s3")
-    assert client._request_signer._credentials.access_key == "AKIALOCAL"
+    assert client._request_signer._credentials.access_key == "AKIALOCAL"  # the operator's, not AKIAADMIN
     assert client.meta.endpoint_url == "http://127.0.0.1:1111"
+
+
+def test_local_mode_without_an_operator_key_says_to_run_local_up(clean_env):
+    cloud = json.loads((_local_cloud(clean_env) / "cloud.json").read_text())
+    del cloud["aws"]["operator"]
+    (clean_env / "cloud.json").write_text(json.dumps(cloud))
+    with pytest.raises(RuntimeError, match="no operator key.*python -m helpers local up"):
+        Settings(_env_file=None, mode="local", state_dir=clean_env).aws_client("s3")
 
 
 # --- source URLs ------------------------------------------------------------------------------
