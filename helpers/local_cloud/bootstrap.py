@@ -19,7 +19,11 @@ about twice that; a managed policy may hold 6,144
 the README's real-account setup uses (helpers.iam.github_deploy_role), and a changed policy becomes
 a new default version instead of a replaced document.
 
-A further step (e.g. a Snowflake account setup) is a function `step(ctx: Bootstrap) -> None` added to
+* `snowflake_account` - the Snowflake account setup (sql/00_account_setup.sql) for the settings' names,
+  run as the local administrator, so every local run goes through the roles, databases and integration
+  an administrator makes once on a real account.
+
+A further step is a function `step(ctx: Bootstrap) -> None` added to
 STEPS: it may use `ctx.admin(service)`, `ctx.record(name, data)` and add entries to `ctx.connection`.
 """
 
@@ -136,7 +140,17 @@ def aws_operator(ctx: Bootstrap) -> None:
     ctx.connection["aws"]["operator"] = record
 
 
-STEPS: tuple[Step, ...] = (aws_operator,)
+def snowflake_account(ctx: Bootstrap) -> None:
+    """sql/00_account_setup.sql for the settings' names, as the local Snowflake administrator
+    (helpers/local_cloud/account_bootstrap.py): roles, warehouse, monitor, databases, integration, users."""
+    from helpers.local_cloud.account_bootstrap import setup_snowflake_account
+
+    settings = ctx.settings.model_copy()
+    settings.__dict__["local_cloud"] = ctx.connection  # the endpoints and keys of this `up`, not a stale file
+    setup_snowflake_account(settings)
+
+
+STEPS: tuple[Step, ...] = (aws_operator, snowflake_account)
 
 
 def bootstrap(
