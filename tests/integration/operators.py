@@ -22,9 +22,29 @@ from helpers.local_cloud.bootstrap import OPERATOR_POLICY, OPERATOR_USER, admin_
 from helpers.settings import Settings
 
 
+_ACCOUNT_SETUP_DONE: set[tuple[str, ...]] = set()
+
+
+def account_setup(settings: Settings) -> Settings:
+    """The administrator's Snowflake account setup (sql/00_account_setup.sql) for `settings`' names,
+    once per set of names per test session: a deployment with databases of its own needs them made
+    (and owned by its roles) before it runs, as on a real account. Returns `settings`."""
+    from helpers.local_cloud.account_bootstrap import setup_snowflake_account
+
+    s = settings
+    key = (s.dev_database, s.prod_database, s.integration_name, s.bucket or "", s.data_prefix,
+           s.snowflake_role_name, s.dev_role, s.prod_role, s.reader_role, str(s.state_dir))
+    if key not in _ACCOUNT_SETUP_DONE:
+        setup_snowflake_account(s)
+        _ACCOUNT_SETUP_DONE.add(key)
+    return s
+
+
 @contextlib.contextmanager
 def operating(settings: Settings) -> Iterator[Settings]:
-    """While inside: the local operator may run, plan and tear down `settings`' deployment."""
+    """While inside: the local operator may run, plan and tear down `settings`' deployment (and its
+    Snowflake account setup has been run)."""
+    account_setup(settings)
     admin = admin_client(settings, "iam")
     account = admin_client(settings, "sts").get_caller_identity()["Account"]
     document = operator_policy_for(settings, account)

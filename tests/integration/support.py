@@ -33,7 +33,9 @@ def isolated_settings(**overrides: Any) -> Settings:
         "source_max_attempts": 2,
     }
     values.update(overrides)
-    return Settings(**values)
+    from tests.integration.operators import account_setup
+
+    return account_setup(Settings(**values))
 
 
 # -- the sources ----------------------------------------------------------------------------------

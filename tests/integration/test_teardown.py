@@ -175,16 +175,17 @@ def leftovers(settings: Settings, run_ids: list[str]) -> dict[str, list[str]]:
         out["log streams"] += [f"{group}/{r}" for r in sorted(streams & set(run_ids))]
     ours = {settings.dev_database.upper(), settings.prod_database.upper()}
     with warehouse.connect(settings, None) as conn:
-        out["databases"] = [r["name"] for r in warehouse.execute(conn, "SHOW DATABASES").as_dicts() if r["name"] in ours]
+        # the pipeline's schemas (the databases are the account setup's and stay)
+        out["schemas"] = [
+            f"{db}.{r['name']}" for db in sorted(ours)
+            for r in warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {db}").as_dicts() if r["name"] in td.OUR_SCHEMAS
+        ]
         out["stages"] = [
             f"{r['database_name']}.{r['schema_name']}.{r['name']}"
             for r in warehouse.execute(conn, "SHOW STAGES IN ACCOUNT").as_dicts()
             # in our databases: a stage someone made in a database of theirs is theirs, even on our
             # integration (tests/integration/support.py's BADINPUT_* databases share it)
             if r["database_name"] in ours
-        ]
-        out["integrations"] = [
-            r["name"] for r in warehouse.execute(conn, "SHOW INTEGRATIONS").as_dicts() if r["name"] == settings.integration_name
         ]
     return {k: v for k, v in out.items() if v}
 
@@ -267,7 +268,7 @@ def test_teardown_after_a_run_that_crashed_between_glue_and_dbt(deployment):
     run_ids = td.our_run_ids(s)
     assert len(run_ids) == 2
     assert leftovers(s, run_ids).keys() == {
-        "roles", "policies", "buckets", "glue jobs", "log streams", "databases", "stages", "integrations"
+        "roles", "policies", "buckets", "glue jobs", "log streams", "schemas", "stages"
     }
 
     result = teardown_under_aws_rules(s)
@@ -275,8 +276,11 @@ def test_teardown_after_a_run_that_crashed_between_glue_and_dbt(deployment):
     assert not any(result["remaining"].values()), result["remaining"]
     d = result["deleted"]
     assert any(x.startswith(f"policy version {roles.glue_policy_arn}#") for x in d)
-    assert f"snowflake database {s.dev_database}" in d and f"snowflake integration {s.integration_name}" in d
-    assert d.index(f"snowflake database {s.dev_database}") < d.index(f"snowflake integration {s.integration_name}")
+    assert f"snowflake schema {s.dev_database}.LANDING" in d and f"snowflake schema {s.prod_database}.MART" in d
+    # the account setup's objects stay for the next run: the databases and the integration
+    with warehouse.connect(s, None) as conn:
+        assert {s.dev_database, s.prod_database} <= {r["name"] for r in warehouse.execute(conn, "SHOW DATABASES").as_dicts()}
+        assert s.integration_name in {r["name"] for r in warehouse.execute(conn, "SHOW INTEGRATIONS").as_dicts()}
     assert sum(1 for x in d if x.startswith("log stream ")) == 4
     # the calls themselves, in order: every delete_policy after the detaches and version deletions
     calls = [(op, kw) for svc, op, kw in result["calls"] if svc == "iam"]
@@ -323,6 +327,8 @@ def test_teardown_deletes_nothing_that_is_not_ours(deployment):
     with warehouse.connect(s, None) as conn:
         warehouse.execute(conn, f"CREATE DATABASE {FOREIGN}")
         warehouse.execute(conn, f"CREATE DATABASE {s.dev_database}_2")
+        # a schema of theirs inside our database: not one of the pipeline's names, so not ours
+        warehouse.execute(conn, f"CREATE SCHEMA {s.dev_database}.{FOREIGN}")
         warehouse.execute(
             conn,
             f"CREATE STORAGE INTEGRATION {FOREIGN}_INT TYPE = EXTERNAL_STAGE STORAGE_PROVIDER = 'S3' "
@@ -350,6 +356,7 @@ def test_teardown_deletes_nothing_that_is_not_ours(deployment):
     with warehouse.connect(s, None) as conn:
         dbs = {r["name"] for r in warehouse.execute(conn, "SHOW DATABASES").as_dicts()}
         assert {FOREIGN, f"{s.dev_database}_2"} <= dbs
+        assert FOREIGN in {r["name"] for r in warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {s.dev_database}").as_dicts()}
         assert f"{FOREIGN}_INT" in {r["name"] for r in warehouse.execute(conn, "SHOW INTEGRATIONS").as_dicts()}
 
     # once they let go of our policy, teardown finishes the job
@@ -370,6 +377,7 @@ def test_teardown_deletes_nothing_that_is_not_ours(deployment):
     with warehouse.connect(s, None) as conn:
         for db in (FOREIGN, f"{s.dev_database}_2"):
             warehouse.execute(conn, f"DROP DATABASE {db}")
+        warehouse.execute(conn, f"DROP SCHEMA {s.dev_database}.{FOREIGN}")
         warehouse.execute(conn, f"DROP INTEGRATION {FOREIGN}_INT")
 
 
