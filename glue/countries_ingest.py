@@ -234,15 +234,16 @@ def fetch_to(url: str, sink: Any, options: Dict[str, Any], s3: Any,
     """Download url into the binary file `sink`: s3:// with boto3; http(s) with urllib3, retrying
     transient failures with exponential backoff (each attempt starts the file again)."""
     parts, bucket, attempts = urllib.parse.urlsplit(url), options["bucket"], options["max_attempts"]
+    scheme = parts.scheme.lower()
     fix = (f"upload the file to s3://{bucket}/{SOURCE_PREFIX} and pass "
            f"s3://{bucket}/{SOURCE_PREFIX}{os.path.basename(parts.path) or 'countries.json'}")
-    if parts.scheme.lower() == "file":
+    if scheme == "file":
         raise IngestError(f"--source_url {url} is a local file, but a Glue worker cannot read the caller's "
                           f"disk. hint: {fix} as --source_url")
-    if parts.scheme.lower() not in ("http", "https", "s3"):
+    if scheme not in ("http", "https", "s3"):
         raise IngestError(f"unsupported --source_url {url!r}: the scheme must be http, https or s3 "
                           f"(hint: for a local file, {fix})")
-    if parts.scheme.lower() == "s3":
+    if scheme == "s3":
         return _s3_download(s3, url, bucket, options["max_bytes"], sink)
     for attempt in range(1, attempts + 1):
         sink.seek(0)
@@ -348,9 +349,9 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
                                       f"constant {exc} (NaN/Infinity are not allowed in JSON). hint: fix the "
                                       "source") from None
                 except RecursionError:
-                    lineno, colno, _ = _locate(path, base + pos)
-                    raise _too_deep(url, f"the value at line {lineno}, column {colno} (char {base + pos})") \
-                        from None
+                    line, column, _ = _locate(path, base + pos)
+                    where = f"the value at line {line}, column {column} (char {base + pos})"
+                    raise _too_deep(url, where) from None
                 else:  # a number ending near the buffer's end may go on in the next chunk ("1.5" "e3")
                     if eof or end < len(buf) - 64:
                         pos = end
@@ -589,7 +590,7 @@ def run(argv: Sequence[str], s3_client: Any, failure: Dict[str, Any]) -> Dict[st
         return {**summary, "version_id": version_id, "quarantine_key": quarantine_key}
 
 
-def main(argv: Optional[Sequence[str]] = None, s3_client: Any = None) -> int:
+def main(argv: Sequence[str], s3_client: Any = None) -> int:
     # The machine-readable twin of the ERROR line, filled in by run() as far as it gets (received
     # None: the file could not be read as records).
     failure: Dict[str, Any] = {
@@ -597,7 +598,7 @@ def main(argv: Optional[Sequence[str]] = None, s3_client: Any = None) -> int:
         "source_bytes": None, "source_sha256": None, "received": None, "loaded": 0, "quarantined": 0,
         "quarantine_key": None, "quarantine_reasons": {}}
     try:
-        summary = run(list(sys.argv if argv is None else argv), s3_client, failure)
+        summary = run(argv, s3_client, failure)
     except Exception as exc:  # noqa: BLE001 - every failure is one ERROR line, never a traceback
         message = str(exc)
         if not isinstance(exc, IngestError):  # a bug or the unforeseen: say what and where
