@@ -1,36 +1,29 @@
 """AWS Glue Python shell job: land the REST Countries JSON file in S3 as NDJSON.
 
-Download ``--source_url`` (https, http or s3; a Glue worker cannot read the caller's disk, so a local
-file is uploaded to ``s3://<bucket>/incoming/`` first and file:// is refused) -> check size, UTF-8 and
-JSON -> validate each country -> write the valid records to ``s3://<bucket>/<key>`` and the rejected
-ones, with their reasons, to ``s3://<bucket>/<quarantine_prefix><run_id>/rejected.ndjson``. One boto3
-client (the job role's credentials) reads s3:// sources and writes; boto3 takes the endpoint from
+Download ``--source_url`` (https, http or s3: a Glue worker cannot read the caller's disk, so a local
+file goes to ``s3://<bucket>/incoming/`` first and file:// is refused) to a temporary file -> check
+size, UTF-8 and JSON, one element at a time -> validate each country -> upload the valid records to
+``s3://<bucket>/<key>`` and the rejected ones, with their reasons, to
+``s3://<bucket>/<quarantine_prefix><run_id>/rejected.ndjson``. boto3 takes the endpoint from
 ``AWS_ENDPOINT_URL`` when set, so the same script runs against a local emulator, with no switch here.
 
-Job arguments: --source_url --bucket --key --quarantine_prefix (required); --max_bytes (104857600),
---timeout_seconds (30), --max_attempts (4), --run_id (default Glue's --JOB_RUN_ID, else "manual"),
---skip_if_sha256 (when the download has this sha256, write nothing: the summary says "unchanged"),
---code_pattern (a regex cca3 must match in full instead of ISO 3166-1 alpha-3, for synthetic data).
-
-It streams: the download goes to a temporary file (size cap checked before and while reading), the
-JSON is parsed one element at a time, records go to temporary NDJSON files uploaded by boto3's transfer
-manager. Success: exit 0 and one JSON line ``{"event": "ingest_summary", ...}`` on stdout (progress and
+Success: exit 0 and one JSON line ``{"event": "ingest_summary", ...}`` on stdout (progress and
 ``retry n/m`` lines on stderr). Failure: exit 1, ``ERROR: <what, where, why, hint>`` on stderr (never a
-traceback) and ``{"event": "ingest_failed", "stage": ..., "error": ..., <counts known>}`` on stdout; a
-failure of the whole file writes nothing, and when no record is valid only the quarantine is written.
+traceback) and one ``{"event": "ingest_failed", ...}`` line on stdout; a failure of the whole file
+writes nothing, and when no record is valid only the quarantine is written.
 """
 from __future__ import annotations
 
 import argparse
 import codecs
 import hashlib
-import itertools
 import json
 import os
 import re
 import sys
 import tempfile
 import time
+import traceback
 import urllib.parse
 from typing import Any, Callable, Dict, Iterator, List, Optional, Pattern, Sequence, Tuple
 
@@ -57,9 +50,8 @@ MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
 MULTIPART_PART_BYTES = 16 * 1024 * 1024
 UPLOAD_THREADS = 4
 USER_AGENT = "countries-ingest-glue-job/2.0 (+urllib3)"
-NDJSON_CONTENT_TYPE = "application/x-ndjson"
 SOURCE_PREFIX = "incoming/"  # where local files go for the job (its role may read only this prefix)
-_CCA3_RE = re.compile(r"\A[A-Z]{3}\Z")
+ISO_CCA3 = re.compile("[A-Z]{3}")
 
 
 class IngestError(Exception):
@@ -97,7 +89,9 @@ def _number(name: str, kind: Callable[[str], Any], minimum: float) -> Callable[[
 
 def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
     """The job arguments from ``argv`` (``argv[0]`` is the script); the last occurrence wins. Glue's
-    own (--JOB_ID, --job-bookmark-option, --scriptLocation, ...) are left over and ignored."""
+    own (--JOB_ID, --job-bookmark-option, --scriptLocation, ...) are left over and ignored.
+    --skip_if_sha256: write nothing when the download has this sha256. --code_pattern: a regex cca3
+    must match in full instead of ISO 3166-1 alpha-3 (for synthetic data)."""
     parser = _ArgumentParser(prog="countries_ingest.py", add_help=False, allow_abbrev=False)
     for name in REQUIRED_ARGS:
         parser.add_argument(f"--{name}")
@@ -115,8 +109,8 @@ def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
     for name in REQUIRED_ARGS:
         if not args[name]:
             raise IngestError(f"argument --{name} must not be empty")
-    args["run_id"] = args.pop("run_id") or args.pop("JOB_RUN_ID") or "manual"
-    args.pop("JOB_RUN_ID", None)
+    job_run_id = args.pop("JOB_RUN_ID")
+    args["run_id"] = args["run_id"] or job_run_id or "manual"
     if "/" in args["run_id"]:
         raise IngestError(f"argument --run_id must not contain '/', got {args['run_id']!r}")
     try:
@@ -130,26 +124,37 @@ def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
 
 # --- Download ------------------------------------------------------------------------------------
 
+Downloaded = Tuple[int, str, Optional[Tuple[int, int, str]]]  # size, sha256, bad UTF-8 (see copy_capped)
+
+
 def _too_large(url: str, max_bytes: int, detail: str) -> IngestError:
     return IngestError(f"source {url} is larger than max_bytes={max_bytes} ({detail}); stopped reading. "
                        "hint: check that the URL returns the countries file and not something else; if the "
                        "source legitimately grew, raise --max_bytes")
 
 
-def copy_capped(read: Callable[[int], bytes], url: str, max_bytes: int, sink: Any) -> None:
-    """Copy read(n) chunks to `sink`; give up as soon as more than max_bytes have arrived."""
-    total = 0
+def copy_capped(read: Callable[[int], bytes], url: str, max_bytes: int, sink: Any) -> Downloaded:
+    """Copy read(n) chunks to `sink`, giving up as soon as more than max_bytes have arrived; return the
+    size, sha256 and first invalid UTF-8 sequence as (byte offset, byte, reason) or None, in this pass."""
+    digest, decoder, total, bad_utf8 = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")(), 0, None
     while True:
         chunk = read(min(READ_CHUNK_BYTES, max_bytes + 1 - total))  # never more than 1 byte past
-        if not chunk:
-            return
-        total += len(chunk)
-        if total > max_bytes:
+        if total + len(chunk) > max_bytes:
             raise _too_large(url, max_bytes, f"more than {max_bytes} bytes read")
+        if bad_utf8 is None:
+            pending = len(decoder.getstate()[0])  # bytes of an unfinished character
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                bad_utf8 = (total - pending + exc.start, exc.object[exc.start], exc.reason)
+        if not chunk:
+            return total, digest.hexdigest(), bad_utf8
+        digest.update(chunk)
         sink.write(chunk)
+        total += len(chunk)
 
 
-def _http_once(url: str, max_bytes: int, timeout: float, sink: Any) -> None:
+def _http_once(url: str, max_bytes: int, timeout: float, sink: Any) -> Downloaded:
     errors, pool = urllib3.exceptions, urllib3.PoolManager()  # a fresh connection per attempt
     try:
         # urllib3 follows redirects but retries nothing: fetch_to() retries whole downloads (which
@@ -163,9 +168,8 @@ def _http_once(url: str, max_bytes: int, timeout: float, sink: Any) -> None:
         try:
             status = f"HTTP {response.status} {response.reason or ''}".rstrip()
             if response.status == 429 or 500 <= response.status <= 599:
-                after = response.headers.get("Retry-After")
                 try:  # seconds or an HTTP date; none, or a garbled one, leaves the backoff
-                    after = urllib3.Retry().parse_retry_after(after) if after else None
+                    after = urllib3.Retry().get_retry_after(response)
                 except errors.InvalidHeader:
                     after = None
                 raise _Retryable(status, after)
@@ -177,7 +181,7 @@ def _http_once(url: str, max_bytes: int, timeout: float, sink: Any) -> None:
             declared = response.headers.get("Content-Length", "").strip()
             if declared.isdigit() and int(declared) > max_bytes:
                 raise _too_large(url, max_bytes, f"it declares Content-Length {int(declared)}")
-            copy_capped(response.read, url, max_bytes, sink)
+            return copy_capped(response.read, url, max_bytes, sink)
         finally:
             pool.clear()  # closes the connection, whatever was left unread
     except errors.MaxRetryError as exc:
@@ -192,7 +196,7 @@ def _http_once(url: str, max_bytes: int, timeout: float, sink: Any) -> None:
         raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from exc
 
 
-def _s3_download(s3: Any, url: str, bucket: str, max_bytes: int, sink: Any) -> None:
+def _s3_download(s3: Any, url: str, bucket: str, max_bytes: int, sink: Any) -> Downloaded:
     """get_object with the job's client; botocore retries transient S3 errors itself."""
     src_bucket, _, key = url[len("s3://"):].partition("/")  # a key is taken as it is, '?' and '#' too
     if not src_bucket or not key:
@@ -204,7 +208,7 @@ def _s3_download(s3: Any, url: str, bucket: str, max_bytes: int, sink: Any) -> N
         try:
             if obj["ContentLength"] > max_bytes:  # before reading a byte
                 raise _too_large(url, max_bytes, f"its ContentLength is {obj['ContentLength']}")
-            copy_capped(obj["Body"].read, url, max_bytes, sink)
+            return copy_capped(obj["Body"].read, url, max_bytes, sink)
         finally:
             obj["Body"].close()
     except ClientError as exc:
@@ -226,19 +230,20 @@ def _s3_download(s3: Any, url: str, bucket: str, max_bytes: int, sink: Any) -> N
 
 
 def fetch_to(url: str, sink: Any, options: Dict[str, Any], s3: Any,
-             sleep: Callable[[float], None] = time.sleep) -> None:
+             sleep: Callable[[float], None] = time.sleep) -> Downloaded:
     """Download url into the binary file `sink`: s3:// with boto3; http(s) with urllib3, retrying
     transient failures with exponential backoff (each attempt starts the file again)."""
     parts, bucket, attempts = urllib.parse.urlsplit(url), options["bucket"], options["max_attempts"]
+    scheme = parts.scheme.lower()
     fix = (f"upload the file to s3://{bucket}/{SOURCE_PREFIX} and pass "
            f"s3://{bucket}/{SOURCE_PREFIX}{os.path.basename(parts.path) or 'countries.json'}")
-    if parts.scheme.lower() == "file":
+    if scheme == "file":
         raise IngestError(f"--source_url {url} is a local file, but a Glue worker cannot read the caller's "
                           f"disk. hint: {fix} as --source_url")
-    if parts.scheme.lower() not in ("http", "https", "s3"):
+    if scheme not in ("http", "https", "s3"):
         raise IngestError(f"unsupported --source_url {url!r}: the scheme must be http, https or s3 "
                           f"(hint: for a local file, {fix})")
-    if parts.scheme.lower() == "s3":
+    if scheme == "s3":
         return _s3_download(s3, url, bucket, options["max_bytes"], sink)
     for attempt in range(1, attempts + 1):
         sink.seek(0)
@@ -257,7 +262,7 @@ def fetch_to(url: str, sink: Any, options: Dict[str, Any], s3: Any,
             sleep(delay)
 
 
-# --- Check and parse -----------------------------------------------------------------------------
+# --- Parse ---------------------------------------------------------------------------------------
 
 def json_type_name(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number",
@@ -268,22 +273,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)  # NaN/Infinity are not JSON (Snowflake rejects them); Python accepts them
 
 
-def hash_and_check_utf8(path: str) -> Tuple[int, str, Optional[Tuple[int, int, str]]]:
-    """(size, sha256, the first invalid UTF-8 sequence as (byte offset, byte, reason) or None), in one
-    pass; the incremental decoder carries a character split between chunks."""
-    digest, decoder, size, problem = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")(), 0, None
-    with open(path, "rb") as f:
-        for chunk in itertools.chain(iter(lambda: f.read(PARSE_CHUNK_CHARS), b""), [None]):
-            if problem is None:
-                pending = len(decoder.getstate()[0])  # bytes of an unfinished character
-                try:
-                    decoder.decode(chunk or b"", final=chunk is None)
-                except UnicodeDecodeError as exc:
-                    problem = (size - pending + exc.start, exc.object[exc.start], exc.reason)
-            if chunk:
-                digest.update(chunk)
-                size += len(chunk)
-    return size, digest.hexdigest(), problem
+def _too_deep(url: str, where: str) -> IngestError:
+    # Python's json recurses once per level; past the recursion limit it raises RecursionError, whether
+    # parsing or writing a record back out. Both are this one clean error, never a traceback.
+    return IngestError(f"source {url} nests JSON arrays/objects too deeply to parse: {where} goes deeper "
+                       f"than about {sys.getrecursionlimit()} levels. hint: a country record is a few "
+                       "levels deep; check that the URL serves the countries file")
 
 
 def _locate(path: str, pos: int) -> Tuple[int, int, int]:
@@ -308,8 +303,8 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
     Why by hand: Glue's Python shell 3.9 preloads no streaming JSON parser (see GLUE_PROVIDED_MODULES)
     and --additional-python-modules would pip install one on every run. So each element is parsed
     with the standard library's json.JSONDecoder.raw_decode over a sliding buffer of about
-    PARSE_CHUNK_CHARS (an element running past its end is parsed again once the buffer grew); the
-    brackets, commas, keys and colons between elements are read here. Memory: a buffer and an element.
+    PARSE_CHUNK_CHARS; the brackets, commas, keys and colons between elements are read here.
+    Memory: a buffer and an element.
     """
     decoder = json.JSONDecoder(parse_constant=_reject_constant)
     with open(path, encoding="utf-8", newline="") as f:
@@ -340,40 +335,36 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
 
         def value() -> Any:
             nonlocal pos
+            at("")
             while True:
                 try:
                     item, end = decoder.raw_decode(buf, pos)
                 except json.JSONDecodeError as exc:
-                    # cut off by the end of the buffer: extend it and parse again
-                    if not eof and (exc.pos >= len(buf) - 64 or exc.msg.startswith("Unterminated string")):
-                        more()
-                        continue
-                    pos = exc.pos
-                    raise fail(exc.msg) from None
+                    # an error at the end of the buffer may only be the buffer's end: extend, parse again
+                    if eof or not (exc.pos >= len(buf) - 64 or exc.msg.startswith("Unterminated string")):
+                        pos = exc.pos
+                        raise fail(exc.msg) from None
                 except ValueError as exc:  # NaN, Infinity (parse_constant)
                     raise IngestError(f"source {url} is not valid JSON: it contains the non-standard "
                                       f"constant {exc} (NaN/Infinity are not allowed in JSON). hint: fix the "
                                       "source") from None
                 except RecursionError:
-                    lineno, colno, _ = _locate(path, base + pos)
-                    raise IngestError(f"source {url} nests JSON arrays/objects too deeply to parse: the "
-                                      f"value at line {lineno}, column {colno} (char {base + pos}) goes "
-                                      f"deeper than about {sys.getrecursionlimit()} levels. hint: a country "
-                                      "record is a few levels deep; check that the URL serves the countries "
-                                      "file") from None
-                if end < len(buf) or eof:  # else a number or literal may go on in the next chunk
-                    pos = end
-                    return item
+                    line, column, _ = _locate(path, base + pos)
+                    where = f"the value at line {line}, column {column} (char {base + pos})"
+                    raise _too_deep(url, where) from None
+                else:  # a number ending near the buffer's end may go on in the next chunk ("1.5" "e3")
+                    if eof or end < len(buf) - 64:
+                        pos = end
+                        return item
                 more()
 
         more()
-        top, count, keys = value() if not at("[{") else [] if buf[pos] == "[" else {}, 0, []
-        if isinstance(top, (list, dict)):
-            close, pos = "]" if isinstance(top, list) else "}", pos + 1
+        close = {"[": "]", "{": "}"}[buf[pos]] if at("[{") else None
+        top, count, keys = value() if close is None else None, 0, []
+        if close is not None:
+            pos += 1
             while not (count == 0 and at(close)):
-                if close == "]":
-                    yield value()
-                else:  # an object: read through for the error below, keeping its first keys
+                if close == "}":  # an object: read through for the error below, keeping its first keys
                     if not at('"'):
                         raise fail("Expecting property name enclosed in double quotes")
                     key = value()
@@ -381,22 +372,22 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
                     if not at(":"):
                         raise fail("Expecting ':' delimiter")
                     pos += 1
-                    at("")
-                    value()
+                item = value()
+                if close == "]":
+                    yield item
                 count += 1
                 if at(close):
                     break
                 if not at(","):
                     raise fail("Expecting ',' delimiter")
                 pos += 1
-                at("")
             pos += 1
         at("")
         if pos < len(buf):
             raise fail("Extra data")
-        if not isinstance(top, list):
+        if close != "]":
             what = json_type_name(top)
-            if isinstance(top, dict):
+            if close == "}":
                 what = f"object with {count} key(s) ({', '.join(keys)})" if count else "empty object"
             raise IngestError(f"top level of source {url} is a JSON {what}, but a JSON array of country "
                               "objects is expected. hint: point --source_url at the file that holds the "
@@ -425,14 +416,12 @@ def record_problems(record: Any, code_re: Optional[Pattern[str]] = None) -> List
         problems.append(("invalid:name.common",
                          f"name.common is not a non-empty string (got {json.dumps(name['common'])})"))
     cca3 = record.get("cca3")
-    shown = json.dumps(cca3, ensure_ascii=False)
     if "cca3" not in record:
         problems.append(("missing:cca3", "missing cca3"))
-    elif code_re is None and not (isinstance(cca3, str) and _CCA3_RE.match(cca3)):
-        problems.append(("invalid:cca3", f"cca3 is not a 3-letter uppercase code (got {shown})"))
-    elif code_re is not None and not (isinstance(cca3, str) and code_re.fullmatch(cca3)):
-        problems.append(("invalid:cca3",
-                         f"cca3 does not match --code_pattern {code_re.pattern} (got {shown})"))
+    elif not (isinstance(cca3, str) and (code_re or ISO_CCA3).fullmatch(cca3)):
+        rule = (f"does not match --code_pattern {code_re.pattern}" if code_re
+                else "is not a 3-letter uppercase code")
+        problems.append(("invalid:cca3", f"cca3 {rule} (got {json.dumps(cca3, ensure_ascii=False)})"))
     continents = record.get("continents")
     if "continents" not in record:
         problems.append(("missing:continents", "missing continents"))
@@ -495,11 +484,9 @@ def ndjson_line(item: Any) -> bytes:
 
 def upload_ndjson(s3: Any, bucket: str, key: str, path: str, metadata: Dict[str, str]) -> Optional[str]:
     """Upload the file with boto3's transfer manager; return the VersionId (None: unversioned bucket).
-
-    upload_file returns nothing, and a head_object afterwards could see a later writer's version, so
-    the VersionId comes from this upload's own PutObject / CompleteMultipartUpload response, caught by
-    botocore's after-call event on this client: race-free, whoever writes the key next.
-    """
+    upload_file returns nothing, and a head_object afterwards could see a later writer's version, so the
+    VersionId comes from this upload's own PutObject / CompleteMultipartUpload response, caught by
+    botocore's after-call event on this client: race-free, whoever writes the key next."""
     versions: List[Optional[str]] = []
     events = [f"after-call.s3.{op}" for op in ("PutObject", "CompleteMultipartUpload")]
     for event in events:
@@ -511,8 +498,9 @@ def upload_ndjson(s3: Any, bucket: str, key: str, path: str, metadata: Dict[str,
         config = TransferConfig(preferred_transfer_client="classic", **sizes)
     except TypeError:
         config = TransferConfig(**sizes)
+    # S3 metadata travel as HTTP headers, so ASCII only: a non-ASCII source URL is percent-encoded
     ascii_metadata = {k: urllib.parse.quote(v, safe=":/?#[]@!$&'()*+,;=%~-._") for k, v in metadata.items()}
-    extra = {"ContentType": NDJSON_CONTENT_TYPE, "Metadata": ascii_metadata}  # metadata are HTTP headers
+    extra = {"ContentType": "application/x-ndjson", "Metadata": ascii_metadata}
     try:
         s3.upload_file(path, bucket, key, ExtraArgs=extra, Config=config)
     except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
@@ -531,112 +519,95 @@ def upload_ndjson(s3: Any, bucket: str, key: str, path: str, metadata: Dict[str,
     return versions[-1] if versions else None
 
 
-def script_sha256() -> str:
-    """sha256 of this script, recorded on the landed file: a landed file is only "the same" as a fresh
-    ingest if the same source went through the same validation code."""
-    with open(__file__, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 # --- Main ----------------------------------------------------------------------------------------
 
-def run(argv: Sequence[str], s3_client: Any = None,
-        progress: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Do the whole job and return the summary; raise IngestError on an expected failure. ``progress``
-    is filled in as the run goes (stage, source size and sha256, counts) for the failure summary."""
-    progress = {} if progress is None else progress
+def run(argv: Sequence[str], s3_client: Any, failure: Dict[str, Any]) -> Dict[str, Any]:
+    """Do the whole job and return the summary; raise IngestError on an expected failure. `failure`
+    (the ingest_failed line) is filled in as the run goes: stage, source size and sha256, counts."""
     options = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="countries-ingest-") as tmp:
-        return _run(options, tmp, s3_client, progress)
-
-
-def _run(options: Dict[str, Any], tmp: str, s3_client: Any, progress: Dict[str, Any]) -> Dict[str, Any]:
     url, bucket, key, run_id = options["source_url"], options["bucket"], options["key"], options["run_id"]
-    progress.update(run_id=run_id, source_url=url, stage="download")
+    failure.update(run_id=run_id, source_url=url, stage="download")
     s3 = s3_client if s3_client is not None else boto3.client("s3")  # reads s3:// sources, writes output
     log(f"run {run_id}: fetching {url}")
-    source, valid, rejected = (os.path.join(tmp, name) for name in ("source.json", "valid.nd", "rejected.nd"))
-    with open(source, "w+b") as sink:
-        fetch_to(url, sink, options, s3)
-    source_bytes, source_sha256, bad_utf8 = hash_and_check_utf8(source)
-    progress.update(source_bytes=source_bytes, source_sha256=source_sha256, stage="parse")
-    log(f"fetched {source_bytes} bytes, sha256 {source_sha256}")
-    if bad_utf8 is not None:
-        offset, byte, reason = bad_utf8
-        raise IngestError(f"source {url} is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset} "
-                          f"({reason}). hint: the source must be UTF-8 encoded JSON; check that the URL "
-                          "serves the raw file and not a re-encoded copy")
-    # One streaming pass parses, validates and writes the NDJSON files; S3 is written only after it.
-    code_re = re.compile(options["code_pattern"]) if options["code_pattern"] else None
-    with open(valid, "wb") as valid_file, open(rejected, "wb") as rejected_file:
-        splitter = RecordSplitter(lambda r: valid_file.write(ndjson_line(r)),
-                                  lambda e: rejected_file.write(ndjson_line(e)), code_re)
-        for record in iter_json_array(source, url, source_bytes):
-            splitter.add(record)
-    os.remove(source)
-    received, loaded, quarantined = splitter.received, splitter.loaded, splitter.quarantined
-    reasons = dict(sorted(splitter.reasons.items()))
-    progress.update(received=received, stage="validate")
-    log(f"received {received} record(s): {loaded} valid, {quarantined} to quarantine")
-    summary = {"event": "ingest_summary", "run_id": run_id, "source_url": url, "source_bytes": source_bytes,
-               "source_sha256": source_sha256, "received": received, "loaded": loaded,
-               "quarantined": quarantined, "bucket": bucket, "key": key, "version_id": None,
-               "quarantine_key": None, "unchanged": False, "quarantine_reasons": reasons}
-    if loaded and options["skip_if_sha256"] == source_sha256:
-        # The landed file holds this very source (its metadata; the caller checked the script sha256):
-        # writing it again would only add an identical version. Its quarantine is under the run that
-        # landed it.
-        log(f"source unchanged (sha256 {source_sha256} is what the landed file holds): nothing written")
-        return {**summary, "unchanged": True}
-    progress["stage"] = "write"
-    metadata = {"source-sha256": source_sha256, "source-url": url, "run-id": run_id,
-                "ingest-script-sha256": script_sha256()}
-    quarantine_key = f"{options['quarantine_prefix']}{run_id}/rejected.ndjson" if quarantined else None
-    if quarantine_key:  # first: the landed file is the run's commit point
-        upload_ndjson(s3, bucket, quarantine_key, rejected, {**metadata, "records": str(quarantined)})
-        log(f"quarantined {quarantined} record(s) to s3://{bucket}/{quarantine_key}")
-    if not loaded:  # keep every record with its reasons, but never replace the landed file with nothing
-        progress.update(stage="validate", quarantined=quarantined, quarantine_key=quarantine_key,
-                        quarantine_reasons=reasons)
-        examples = "; ".join(f"record_index {e['record_index']}: {', '.join(e['reasons'])}"
-                             for e in splitter.examples)
-        raise IngestError(f"none of the {received} records in {url} is valid, so the landed file was not "
-                          f"replaced (first problems: {examples}); every record is in s3://{bucket}/"
-                          f"{quarantine_key} with its reasons. hint: the source's format may have changed; "
-                          "compare a record with the checks in record_problems()")
-    version_id = upload_ndjson(s3, bucket, key, valid, {**metadata, "records": str(loaded)})
-    log(f"wrote {loaded} record(s) to s3://{bucket}/{key}")
-    return {**summary, "version_id": version_id, "quarantine_key": quarantine_key}
+    with tempfile.TemporaryDirectory(prefix="countries-ingest-") as tmp:
+        source, valid, rejected = (os.path.join(tmp, n) for n in ("source.json", "valid.nd", "rejected.nd"))
+        with open(source, "w+b") as sink:
+            source_bytes, source_sha256, bad_utf8 = fetch_to(url, sink, options, s3)
+        failure.update(source_bytes=source_bytes, source_sha256=source_sha256, stage="parse")
+        log(f"fetched {source_bytes} bytes, sha256 {source_sha256}")
+        if bad_utf8 is not None:
+            offset, byte, reason = bad_utf8
+            raise IngestError(f"source {url} is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset} "
+                              f"({reason}). hint: the source must be UTF-8 encoded JSON; check that the URL "
+                              "serves the raw file and not a re-encoded copy")
+        # One streaming pass parses, validates and writes the NDJSON files; S3 is written only after it.
+        code_re = re.compile(options["code_pattern"]) if options["code_pattern"] else None
+        with open(valid, "wb") as valid_file, open(rejected, "wb") as rejected_file:
+            splitter = RecordSplitter(lambda r: valid_file.write(ndjson_line(r)),
+                                      lambda e: rejected_file.write(ndjson_line(e)), code_re)
+            for record in iter_json_array(source, url, source_bytes):
+                try:
+                    splitter.add(record)
+                except RecursionError:  # parsed just below the limit, but too deep to check or write
+                    raise _too_deep(url, f"record_index {splitter.received - 1}") from None
+        os.remove(source)
+        received, loaded, quarantined = splitter.received, splitter.loaded, splitter.quarantined
+        reasons = dict(sorted(splitter.reasons.items()))
+        failure.update(received=received, stage="validate")
+        log(f"received {received} record(s): {loaded} valid, {quarantined} to quarantine")
+        summary = {"event": "ingest_summary", "run_id": run_id, "source_url": url,
+                   "source_bytes": source_bytes, "source_sha256": source_sha256, "received": received,
+                   "loaded": loaded, "quarantined": quarantined, "bucket": bucket, "key": key,
+                   "version_id": None, "quarantine_key": None, "unchanged": False,
+                   "quarantine_reasons": reasons}
+        if loaded and options["skip_if_sha256"] == source_sha256:
+            # The landed file holds this very source (its metadata; the caller checked the script sha256):
+            # writing it again would only add an identical version. Its quarantine is under the run that
+            # landed it.
+            log(f"source unchanged (sha256 {source_sha256} is what the landed file holds): nothing written")
+            return {**summary, "unchanged": True}
+        failure["stage"] = "write"
+        # A landed file is only "the same" as a fresh ingest if the same code validated the same source.
+        with open(__file__, "rb") as script:
+            script_sha256 = hashlib.sha256(script.read()).hexdigest()
+        metadata = {"source-sha256": source_sha256, "source-url": url, "run-id": run_id,
+                    "ingest-script-sha256": script_sha256}
+        quarantine_key = f"{options['quarantine_prefix']}{run_id}/rejected.ndjson" if quarantined else None
+        if quarantine_key:  # first: the landed file is the run's commit point
+            upload_ndjson(s3, bucket, quarantine_key, rejected, {**metadata, "records": str(quarantined)})
+            log(f"quarantined {quarantined} record(s) to s3://{bucket}/{quarantine_key}")
+        if not loaded:  # keep every record with its reasons, but never replace the landed file with nothing
+            failure.update(stage="validate", quarantined=quarantined, quarantine_key=quarantine_key,
+                           quarantine_reasons=reasons)
+            examples = "; ".join(f"record_index {e['record_index']}: {', '.join(e['reasons'])}"
+                                 for e in splitter.examples)
+            raise IngestError(f"none of the {received} records in {url} is valid, so the landed file was "
+                              f"not replaced (first problems: {examples}); every record is in s3://{bucket}/"
+                              f"{quarantine_key} with its reasons. hint: the source's format may have "
+                              "changed; compare a record with the checks in record_problems()")
+        version_id = upload_ndjson(s3, bucket, key, valid, {**metadata, "records": str(loaded)})
+        log(f"wrote {loaded} record(s) to s3://{bucket}/{key}")
+        return {**summary, "version_id": version_id, "quarantine_key": quarantine_key}
 
 
-def failure_summary(error: str, progress: Dict[str, Any]) -> Dict[str, Any]:
-    """The machine-readable twin of the ERROR line: what failed, where, and the counts known."""
-    known = {name: progress.get(name) for name in ("source_bytes", "source_sha256", "received")}
-    return {"event": "ingest_failed", "run_id": progress.get("run_id"),
-            "source_url": progress.get("source_url"), "stage": progress.get("stage", "arguments"),
-            "error": error,
-            **known,  # received None: the file could not be read as records
-            "loaded": 0, "quarantined": progress.get("quarantined", 0),
-            "quarantine_key": progress.get("quarantine_key"),
-            "quarantine_reasons": progress.get("quarantine_reasons", {})}
-
-
-def main(argv: Optional[Sequence[str]] = None, s3_client: Any = None) -> int:
-    progress: Dict[str, Any] = {}
+def main(argv: Sequence[str], s3_client: Any = None) -> int:
+    # The machine-readable twin of the ERROR line, filled in by run() as far as it gets (received
+    # None: the file could not be read as records).
+    failure: Dict[str, Any] = {
+        "event": "ingest_failed", "run_id": None, "source_url": None, "stage": "arguments", "error": None,
+        "source_bytes": None, "source_sha256": None, "received": None, "loaded": 0, "quarantined": 0,
+        "quarantine_key": None, "quarantine_reasons": {}}
     try:
-        summary = run(list(sys.argv if argv is None else argv), s3_client=s3_client, progress=progress)
+        summary = run(argv, s3_client, failure)
     except Exception as exc:  # noqa: BLE001 - every failure is one ERROR line, never a traceback
         message = str(exc)
         if not isinstance(exc, IngestError):  # a bug or the unforeseen: say what and where
-            tb = exc.__traceback__
-            while tb is not None and tb.tb_next is not None:
-                tb = tb.tb_next
-            where = f" at {os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb else ""
-            stage = progress.get("stage", "arguments")
-            message = (f"unexpected {type(exc).__name__} during stage {stage}{where}: {exc}. hint: this is "
-                       "a bug in the ingest job; report it with this line")
+            last = traceback.extract_tb(exc.__traceback__, limit=-1)[0]
+            message = (f"unexpected {type(exc).__name__} during stage {failure['stage']} at "
+                       f"{os.path.basename(last.filename)}:{last.lineno}: {exc}. hint: this is a bug in "
+                       "the ingest job; report it with this line")
         print(f"ERROR: {message}", file=sys.stderr, flush=True)
-        print(json.dumps(failure_summary(message, progress), ensure_ascii=False), flush=True)
+        print(json.dumps({**failure, "error": message}, ensure_ascii=False), flush=True)
         return 1
     print(json.dumps(summary, ensure_ascii=False), flush=True)
     return 0

@@ -483,6 +483,33 @@ def test_invalid_utf8_names_the_byte_offset(ingest, capsys, s3, tmp_path):
     assert "not valid UTF-8" in message and url in message
 
 
+@pytest.mark.parametrize("over", ["s3", "http"])
+def test_utf8_and_sha256_are_checked_chunk_by_chunk_while_downloading(ingest, capsys, s3, server, monkeypatch,
+                                                                      fixture_bytes, fixture_records, over):
+    """The download hashes and checks UTF-8 in one pass over 7-byte chunks: a character split between
+    chunks is fine, a bad byte is named by its offset in the whole file, a cut-off one at the end too."""
+    monkeypatch.setattr(ingest, "READ_CHUNK_BYTES", 7)
+
+    def source(body):
+        return server.script(f"/c{len(body)}.json", Reply(200, body)) if over == "http" else write_source(s3, body)
+
+    rc, out, err = run_job(ingest, capsys, source(fixture_bytes))  # 8111 non-ASCII bytes
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert (summary["source_bytes"], summary["source_sha256"]) == (len(fixture_bytes),
+                                                                   hashlib.sha256(fixture_bytes).hexdigest())
+    assert_landed_equals(s3, fixture_records, summary)
+    before = all_versions(s3)
+    chars = "ü€𝄞".encode("utf-8") * 5  # 2-, 3- and 4-byte characters across every chunk boundary
+    for raw, offset, reason in ((b'["' + chars + b'\xe7"]', 2 + len(chars), "invalid continuation byte"),
+                                (b'["' + chars + b'\xf0\x9d', 2 + len(chars), "unexpected end of data")):
+        failure = assert_failed_cleanly(*run_job(ingest, capsys, source(raw)), s3, before)
+        assert failure["error"].startswith(f"source {failure['source_url']} is not valid UTF-8: byte "
+                                           f"0x{raw[offset]:02x} at byte offset {offset} ({reason}).")
+        assert (failure["stage"], failure["source_bytes"]) == ("parse", len(raw))
+        assert failure["source_sha256"] == hashlib.sha256(raw).hexdigest()
+
+
 def test_larger_than_max_bytes_over_http(ingest, capsys, s3, server, fixture_bytes):
     url = server.script("/big.json", Reply(200, fixture_bytes))
     rc, out, err = run_job(ingest, capsys, url, "--max_bytes", "1000")
@@ -899,8 +926,6 @@ def test_streaming_parse_across_tiny_buffers_equals_json_loads(ingest, monkeypat
     path.write_bytes(b"[1, 23456789, true, null, \"\xc3\xbc\\u00fc\", 1.5e3]")
     assert list(ingest.iter_json_array(str(path), "u", path.stat().st_size)) == [1, 23456789, True, None,
                                                                                  "üü", 1500.0]
-    size, sha, problem = ingest.hash_and_check_utf8(str(path))
-    assert (size, sha, problem) == (path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest(), None)
     # array, object and scalar top levels alike: the streaming parser words every error as json.loads
     for bad in (b'[{"a": 1}, oops]', b'[{"a": 1},]', b'[{"a": 1}] x', b'[{"a": 1} {"b": 2}]', b'[{"a": "x',
                 b'{"a" 1}', b'{"a": 1,}', b'{1: 2}', b'{"a": [1, 2] "b": 3}', b'{"a": 1} x', b'"abc" x',
@@ -912,6 +937,16 @@ def test_streaming_parse_across_tiny_buffers_equals_json_loads(ingest, monkeypat
             list(ingest.iter_json_array(str(path), "u", len(bad)))
         e = expected.value
         assert f"{e.msg} at line {e.lineno}, column {e.colno} (char {e.pos}, byte {e.pos})" in str(got.value)
+
+
+def test_a_number_cut_by_the_parse_buffer_is_read_whole(ingest, monkeypatch, tmp_path):
+    """'1.5e3' cut after 'e' (or '-' / '1.' at a buffer's end) is a valid number that goes on in the next
+    chunk, not a 1.5 followed by junk."""
+    path = tmp_path / "n.json"
+    path.write_bytes(b"[1, 1.5e3, -2, 10.25, 7]")
+    for chars in range(1, 30):
+        monkeypatch.setattr(ingest, "PARSE_CHUNK_CHARS", chars)
+        assert list(ingest.iter_json_array(str(path), "u", path.stat().st_size)) == [1, 1500.0, -2, 10.25, 7]
 
 
 def test_non_array_top_levels_are_described_by_the_streaming_parser(ingest, monkeypatch, tmp_path):
@@ -1054,6 +1089,33 @@ def test_deeply_nested_json_is_a_clean_error(ingest, capsys, s3, body):
     assert failure["stage"] == "parse"
     assert "nests JSON arrays/objects too deeply to parse" in failure["error"]
     assert "hint:" in failure["error"]
+
+
+def test_records_nested_just_below_the_recursion_limit_are_loaded_or_a_clean_error(ingest, capsys, s3):
+    """Python's json recurses once per level, parsing and writing alike, so a record that parses just
+    below the recursion limit can still be too deep to write back out: that too is the clean
+    "too deeply" error, never "unexpected RecursionError" (and never a traceback)."""
+    deepest = 1  # the deepest list json.loads reads from here; the job's own limit is a few levels below
+    while True:
+        try:
+            json.loads("[" * (deepest + 1) + "]" * (deepest + 1))
+        except RecursionError:
+            break
+        deepest += 1
+    outcomes = set()
+    for depth in range(deepest - 40, deepest + 2):
+        nested = "[" * depth + "]" * depth
+        body = f'[{{"name": {{"common": "X"}}, "cca3": "XXX", "continents": ["Asia"], "x": {nested}}}]'
+        rc, out, err = run_job(ingest, capsys, write_source(s3, body.encode()), "--run_id", f"d{depth}")
+        assert "Traceback" not in err and "unexpected" not in err, err
+        if rc == 0:
+            outcomes.add("loaded")
+            assert json.loads(out)["loaded"] == 1
+        else:
+            failure = failure_of(out)
+            assert failure["stage"] == "parse" and "nests JSON arrays/objects too deeply" in failure["error"]
+            outcomes.add("record_index" if "record_index 0 goes deeper" in failure["error"] else "parser")
+    assert outcomes == {"loaded", "record_index", "parser"}
 
 
 def test_an_unexpected_error_is_one_error_line(ingest, capsys, s3, monkeypatch):
