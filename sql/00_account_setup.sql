@@ -1,5 +1,7 @@
+-- noqa: disable=LT02
+-- (sqlfluff reads the options of CREATE WAREHOUSE / RESOURCE MONITOR / USER as flat: they are indented for the reader)
 -- Account setup: run ONCE by a Snowflake administrator, never by the pipeline. Re-running it is safe
--- (IF NOT EXISTS, then ALTER ... SET to the values below). `python -m helpers account setup --print`
+-- (IF NOT EXISTS, then ALTER ... SET to the values below). `python -m helpers account setup`
 -- renders it for your account; paste it into a Snowsight worksheet signed in as an administrator.
 -- Afterwards nothing the pipeline or dbt runs needs ACCOUNTADMIN: each environment has its own role,
 -- service user and database, and an analyst gets a read-only role on MART.
