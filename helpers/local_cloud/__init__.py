@@ -17,6 +17,8 @@ real AWS and Snowflake; only `Settings` (endpoints and credentials) differs. Wha
                         read S3 through the integration's role and external id, LIST of S3 stages,
                         COPY INTO from JSON, FLATTEN's OUTER => TRUE, persistence, and a SQL error
                         (not an HTTP 500 retry loop) for anything unsupported.
+* account_objects.py  - roles, warehouses, resource monitors, users and grants for the local warehouse
+                        (recorded, not evaluated), so sql/00_account_setup.sql runs as on Snowflake.
 * the `source` service - a static HTTP server for helpers/fixtures, standing in for
                         raw.githubusercontent.com (python -m http.server, no code of ours).
 

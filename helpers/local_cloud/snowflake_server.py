@@ -53,7 +53,8 @@ from sqlglot import exp
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from helpers.local_cloud import load_metadata, table_kinds
+from helpers.local_cloud import account_grants, load_metadata, table_kinds
+from helpers.local_cloud.account_objects import AccountObjects
 
 ProgrammingError = snowflake.connector.errors.ProgrammingError
 
@@ -167,11 +168,15 @@ class LocalWarehouse:
                 database_name TEXT, schema_name TEXT, name TEXT, file_format JSON,
                 PRIMARY KEY (database_name, schema_name, name))"""
         )
+        self.account = AccountObjects(duck, INTEGRATIONS_TABLE)
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, conn: Any, sql: str) -> str | None:
         text = _strip_comments(sql).strip().rstrip(";").strip()
         upper = text.upper()
+        # roles, warehouses, resource monitors, users and grants (account_objects.py)
+        if (answer := self.account.handle(conn, text)) is not None:
+            return answer
         if m := re.match(
             r"CREATE\s+(OR\s+REPLACE\s+)?STORAGE\s+INTEGRATION\s+(IF\s+NOT\s+EXISTS\s+)?(\"[^\"]+\"|\w+)\s*(.*)$",
             text,
@@ -270,6 +275,8 @@ class LocalWarehouse:
                 f"INSERT OR REPLACE INTO {INTEGRATIONS_TABLE} VALUES (?, ?, ?, now())",
                 [name, json.dumps(props), external_id],
             )
+            if existing:  # a replaced integration is a new object: the grants on the old one are gone
+                self.account.privileges.forget_integration(name)
         return _values_sql(["status"], [(f"Integration {name} successfully created.",)])
 
     def alter_integration(self, name: str, body: str, if_exists: bool) -> str:
@@ -324,6 +331,7 @@ class LocalWarehouse:
                     return _values_sql(["status"], [(f"Drop statement executed successfully ({name} already dropped).",)])
                 self._require_integration(name)
             self.duck.cursor().execute(f"DELETE FROM {INTEGRATIONS_TABLE} WHERE name = ?", [name])
+            self.account.privileges.forget_integration(name)
         return _values_sql(["status"], [(f"{name} successfully dropped.",)])
 
     # -- schemas -------------------------------------------------------------------------------
@@ -342,10 +350,11 @@ class LocalWarehouse:
                     "(the local warehouse does not move schemas between databases)",
                 errno=2016, sqlstate="0A000",
             )
-        with self._lock:
+        with self._lock, self.account.lock:
             status = swap_schemas(self.duck, db_a, a, b, if_exists, extra_catalogs=(
                 (STAGE_FORMATS_TABLE, "database_name", "schema_name"),
                 (table_kinds.KINDS_TABLE, "database_name", "schema_name"),
+                account_grants.SCHEMA_KEYED,  # privileges are swapped with the schemas and their tables
             ))
         return _values_sql(["status"], [(status,)])
 
@@ -369,6 +378,7 @@ class LocalWarehouse:
             self.duck.cursor().execute(f'DETACH "{name}"')
             for table in (STAGES_TABLE, STAGE_FORMATS_TABLE, FILE_FORMATS_TABLE):
                 self.duck.cursor().execute(f"DELETE FROM {table} WHERE database_name = ?", [name])
+            self.account.privileges.forget_database(name)
             if self.db_dir is not None:
                 for path in (self.db_dir / f"{name}.db", self.db_dir / f"{name}.db.wal"):
                     path.unlink(missing_ok=True)
