@@ -936,7 +936,9 @@ def _persistent_instance(state_dir: Path) -> Any:
 
     db_dir = state_dir / "databases"
     db_dir.mkdir(parents=True, exist_ok=True)
-    fs = FakeSnow(db_path=db_dir)
+    # Snowflake signs in to a database or schema that does not exist without creating it (the session
+    # just has none); fakesnow's default creates both, which would hide a missing account setup
+    fs = FakeSnow(db_path=db_dir, create_database_on_connect=False, create_schema_on_connect=False)
     duck = fs.duck_conn
     duck.execute(f"DETACH {GLOBAL}")
     duck.execute(f"ATTACH '{state_dir / 'global.duckdb'}' AS {GLOBAL}")
