@@ -148,3 +148,15 @@ def test_the_show_commands_answer_with_the_columns_their_callers_read(conn):
     assert [(o["name"], o["schema_name"], o["kind"]) for o in objects] == [("T", "A", "TABLE")]
     assert {"name", "database_name", "schema_name"} <= columns("SHOW STAGES IN ACCOUNT")
     assert {"name"} <= columns(f"SHOW USER FUNCTIONS IN {DB}.A")
+
+
+def test_signing_in_to_a_missing_database_or_schema_creates_neither(local_cloud):
+    """Snowflake: a session may name a database and schema that do not exist; it starts without them
+    and creates nothing (https://docs.snowflake.com/en/sql-reference/sql/use-database). fakesnow's
+    default creates both on connect, which would hide a missing account setup (sql/00)."""
+    settings = Settings(dev_database="NEVER_CREATED_DB")
+    with warehouse.connect(settings, "dev") as session:
+        databases = {r["name"] for r in warehouse.execute(session, "SHOW DATABASES").as_dicts()}
+        assert "NEVER_CREATED_DB" not in databases
+        with pytest.raises(snowflake.connector.errors.ProgrammingError):
+            warehouse.execute(session, "CREATE TABLE NEVER_CREATED_DB.RAW.T (x INT)")
