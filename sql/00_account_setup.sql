@@ -57,6 +57,9 @@ GRANT USAGE ON WAREHOUSE {{ warehouse }} TO ROLE {{ reader_role }};
 -- until sql/99_account_teardown.sql.
 CREATE DATABASE IF NOT EXISTS {{ dev_database }};
 CREATE DATABASE IF NOT EXISTS {{ prod_database }};
+-- SECURITYADMIN holds MANAGE GRANTS, which transferring ownership to a role this session does not
+-- use requires (Snowflake behaviour change 2395)
+USE ROLE SECURITYADMIN;
 GRANT OWNERSHIP ON DATABASE {{ dev_database }} TO ROLE {{ dev_role }} COPY CURRENT GRANTS;
 GRANT OWNERSHIP ON DATABASE {{ prod_database }} TO ROLE {{ prod_role }} COPY CURRENT GRANTS;
 
