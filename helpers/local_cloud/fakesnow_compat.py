@@ -33,6 +33,8 @@ CATALOG_SCHEMA = f"{GLOBAL}._fs_information_schema"
 # fakesnow's own catalog tables that the local warehouse reads or writes
 STAGES_TABLE = f"{CATALOG_SCHEMA}._fs_stages"
 FILE_FORMATS_TABLE = f"{CATALOG_SCHEMA}._fs_file_formats"
+TABLES_EXT = f"{CATALOG_SCHEMA}._fs_tables_ext"  # table comments
+COLUMNS_EXT = f"{CATALOG_SCHEMA}._fs_columns_ext"  # column lengths
 LOAD_HISTORY = "_fs_information_schema._fs_load_history"  # per database
 LOAD_HISTORY_COLUMNS = (
     "SCHEMA_NAME", "FILE_NAME", "TABLE_NAME", "LAST_LOAD_TIME", "STATUS", "ROW_COUNT", "ROW_PARSED",
@@ -185,8 +187,8 @@ HOOKS: tuple[Hook, ...] = (
     # fakesnow's catalog tables, which the local warehouse reads and writes
     _catalog_hook(STAGES_TABLE, ("name", "database_name", "schema_name", "url", "storage_integration"), exact=False),
     _catalog_hook(FILE_FORMATS_TABLE, ("name", "database_name", "schema_name", "options"), exact=False),
-    _catalog_hook(f"{CATALOG_SCHEMA}._fs_tables_ext", ("ext_table_catalog", "ext_table_schema"), exact=False),
-    _catalog_hook(f"{CATALOG_SCHEMA}._fs_columns_ext", ("ext_table_catalog", "ext_table_schema"), exact=False),
+    _catalog_hook(TABLES_EXT, ("ext_table_catalog", "ext_table_schema"), exact=False),
+    _catalog_hook(COLUMNS_EXT, ("ext_table_catalog", "ext_table_schema"), exact=False),
     _catalog_hook(LOAD_HISTORY, LOAD_HISTORY_COLUMNS, exact=True, per_db=True),  # INSERTed positionally
 )
 
