@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-GRANTS_TABLE = "_fs_global._fs_information_schema._local_grants"
+from helpers.local_cloud.fakesnow_compat import CATALOG_SCHEMA
+
+GRANTS_TABLE = f"{CATALOG_SCHEMA}._local_grants"
 # (table, database column, schema column): for schema_swap.swap_schemas(extra_catalogs=...)
 SCHEMA_KEYED = (GRANTS_TABLE, "database_name", "schema_name")
 

@@ -33,9 +33,10 @@ from typing import Any
 
 from helpers.local_cloud import account_properties as props
 from helpers.local_cloud.account_grants import Grants, account_key
+from helpers.local_cloud.fakesnow_compat import CATALOG_SCHEMA
 from helpers.local_cloud.warehouse_sql import ProgrammingError, ident, like_pattern, not_supported, status, values_sql
 
-OBJECTS_TABLE = "_fs_global._fs_information_schema._local_account_objects"
+OBJECTS_TABLE = f"{CATALOG_SCHEMA}._local_account_objects"
 NAME = r'"(?:[^"]|"")+"|[A-Za-z_][\w$]*'
 QNAME = rf"(?:{NAME})(?:\.(?:{NAME})){{0,2}}"
 LIKE = r"(?:\s+LIKE\s+'(?P<like>(?:[^']|'')*)')?"

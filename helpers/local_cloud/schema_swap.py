@@ -18,15 +18,17 @@ from typing import Any
 
 import snowflake.connector.errors
 
+from helpers.local_cloud.fakesnow_compat import COLUMNS_EXT, FILE_FORMATS_TABLE, STAGES_TABLE, TABLES_EXT
+
 ProgrammingError = snowflake.connector.errors.ProgrammingError
 
-GLOBAL_CATALOG = "_fs_global._fs_information_schema"
-# (table, database column, schema column) of every side catalog keyed by schema
+# (table, database column, schema column) of every fakesnow side catalog keyed by schema (their shapes
+# are checked at start: fakesnow_compat.HOOKS)
 SCHEMA_KEYED_CATALOGS = (
-    (f"{GLOBAL_CATALOG}._fs_tables_ext", "ext_table_catalog", "ext_table_schema"),
-    (f"{GLOBAL_CATALOG}._fs_columns_ext", "ext_table_catalog", "ext_table_schema"),
-    (f"{GLOBAL_CATALOG}._fs_stages", "database_name", "schema_name"),
-    (f"{GLOBAL_CATALOG}._fs_file_formats", "database_name", "schema_name"),
+    (TABLES_EXT, "ext_table_catalog", "ext_table_schema"),
+    (COLUMNS_EXT, "ext_table_catalog", "ext_table_schema"),
+    (STAGES_TABLE, "database_name", "schema_name"),
+    (FILE_FORMATS_TABLE, "database_name", "schema_name"),
 )
 
 

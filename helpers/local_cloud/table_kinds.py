@@ -40,6 +40,11 @@ IS_TRANSIENT_SQL = (
     "AND k.table_name = tables.table_name), 'NO')"
 )
 IS_TEMPORARY_SQL = IS_TRANSIENT_SQL.replace("'TRANSIENT'", "'TEMPORARY'")
+# (fakesnow's text, ours) in its information_schema.tables view: applied by fakesnow_compat.patch()
+INFORMATION_SCHEMA_PATCHES = (
+    ("'NO' AS \"IS_TRANSIENT\"", f'{IS_TRANSIENT_SQL} AS "IS_TRANSIENT"'),
+    ("'NO' AS \"IS_TEMPORARY\"", f'{IS_TEMPORARY_SQL} AS "IS_TEMPORARY"'),
+)
 
 
 def ensure_catalog(duck: Any) -> None:
@@ -48,23 +53,6 @@ def ensure_catalog(duck: Any) -> None:
             database_name TEXT, schema_name TEXT, table_name TEXT, kind TEXT,
             PRIMARY KEY (database_name, schema_name, table_name))"""
     )
-
-
-def patch_information_schema() -> None:
-    """Make fakesnow's per-database `information_schema.tables` view read the kinds recorded here."""
-    from string import Template
-
-    from fakesnow import info_schema
-
-    text = info_schema.SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW.template
-    for hard_coded, real in (
-        ("'NO' AS \"IS_TRANSIENT\"", f'{IS_TRANSIENT_SQL} AS "IS_TRANSIENT"'),
-        ("'NO' AS \"IS_TEMPORARY\"", f'{IS_TEMPORARY_SQL} AS "IS_TEMPORARY"'),
-    ):
-        if hard_coded not in text and real not in text:
-            raise RuntimeError(f"fakesnow's information_schema.tables view no longer has {hard_coded}: update table_kinds.py")
-        text = text.replace(hard_coded, real)
-    info_schema.SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW = Template(text)
 
 
 def _ident(name: str) -> str:

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import snowflake.connector.errors
+from sqlglot import exp
 
 ProgrammingError = snowflake.connector.errors.ProgrammingError
 
@@ -71,3 +72,76 @@ def not_supported(what: str) -> ProgrammingError:
     return ProgrammingError(
         msg=f"SQL compilation error:\n{what} is not supported by the local warehouse", errno=2016, sqlstate="0A000"
     )
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_PROPERTY = re.compile(
+    r"""\s*(?P<key>[A-Za-z_]+)\s*=\s*(?P<value>'(?:[^']|'')*'|\([^)]*\)|[^\s()]+)""",
+    re.IGNORECASE,
+)
+
+
+def parse_properties(text: str) -> dict[str, Any]:
+    """`KEY = 'v' KEY2 = (a, b) KEY3 = TRUE` -> {"KEY": "v", "KEY2": ["a", "b"], "KEY3": "TRUE"}."""
+    props: dict[str, Any] = {}
+    pos = 0
+    text = text.strip().rstrip(";")
+    while pos < len(text):
+        m = _PROPERTY.match(text, pos)
+        if not m:
+            rest = text[pos:].strip()
+            if not rest:
+                break
+            raise ProgrammingError(
+                msg=f"SQL compilation error:\nsyntax error near '{rest[:40]}'", errno=1003, sqlstate="42000"
+            )
+        value = m.group("value")
+        if value.startswith("("):
+            items = re.findall(r"'((?:[^']|'')*)'", value)
+            props[m.group("key").upper()] = [i.replace("''", "'") for i in items]
+        elif value.startswith("'"):
+            props[m.group("key").upper()] = value[1:-1].replace("''", "'")
+        else:
+            props[m.group("key").upper()] = value.upper()
+        pos = m.end()
+    return props
+
+
+
+def format_properties(props: list[exp.Expression]) -> dict[str, Any]:
+    """FILE_FORMAT = (TYPE = JSON STRIP_OUTER_ARRAY = TRUE) or (FORMAT_NAME = x) or = x, as a dict."""
+    out: dict[str, Any] = {}
+    for prop in props:
+        key = prop.this.name.upper()
+        value = prop.args.get("value")
+        if isinstance(value, exp.Table):
+            out[key] = ".".join(p.sql(dialect="snowflake") for p in value.parts)
+        elif isinstance(value, exp.Boolean):
+            out[key] = bool(value.this)
+        else:
+            out[key] = value.name if value is not None else None
+    for key in out:
+        if key not in {"TYPE", "STRIP_OUTER_ARRAY", "FORMAT_NAME"} and str(out.get("TYPE", "")).upper() == "JSON":
+            raise ProgrammingError(
+                msg=f"SQL compilation error:\nfile format option {key} is not supported by the local warehouse",
+                errno=2016,
+                sqlstate="0A000",
+            )
+    return out
+
+
+
+
+def truthy_value(value: Any) -> bool:
+    return value is True or str(value).upper() in {"TRUE", "1", "YES"}
+
+
+def truthy(value: exp.Expression | None) -> bool:
+    if isinstance(value, exp.Boolean):
+        return bool(value.this)
+    return value is not None and value.name.upper() in {"TRUE", "1", "YES"}
+
+
