@@ -84,6 +84,11 @@ class LocalWarehouse:
         if m := re.match(r"DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\S+)$", text, re.IGNORECASE):
             load_metadata.forget(self.duck, conn, m.group(1))
             return None
+        if m := re.match(r"DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?(\S+?)(?:\s+(?:CASCADE|RESTRICT))?$", text, re.IGNORECASE):
+            parts = [ident(x) for x in m.group(1).split(".")]
+            database, schema = (parts[0], parts[1]) if len(parts) == 2 else (ident(conn.database or ""), parts[0])
+            self.catalog.forget_schema(database, schema)
+            return None  # fakesnow drops the schema and its tables
         if re.match(r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP(ORARY)?\s+)?STAGE\b", upper):
             return self.catalog.create_stage(conn, text)
         if m := re.match(r"(?:LIST|LS)\s+@(\S+)$", text, re.IGNORECASE):

@@ -263,6 +263,15 @@ class StageCatalog:
         return json.loads(row[0])
 
 
+    def forget_schema(self, database: str, schema: str) -> None:
+        """DROP SCHEMA: its stages and file formats go with it (Snowflake drops everything a schema
+        holds; fakesnow keeps their catalog rows, so SHOW STAGES would still list them)."""
+        for table in (STAGES_TABLE, STAGE_FORMATS_TABLE, FILE_FORMATS_TABLE):
+            self.duck.cursor().execute(
+                f"DELETE FROM {table} WHERE upper(database_name) = ? AND upper(schema_name) = ?",
+                [database.upper(), schema.upper()],
+            )
+
     def forget_database(self, name: str) -> None:
         """DROP DATABASE: its stages and file formats go with it."""
         for table in (STAGES_TABLE, STAGE_FORMATS_TABLE, FILE_FORMATS_TABLE):

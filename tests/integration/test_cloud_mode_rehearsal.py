@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from helpers import iam as iam_policies
 from helpers.local_cloud.account_bootstrap import setup_snowflake_account
+from helpers.local_cloud.bootstrap import admin_client
 from helpers.settings import PROJECT_ROOT, Settings
 from tests.conftest import FIXTURE
 
@@ -40,7 +41,7 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("rehearsal")
     local = Settings()  # the test's own view of the local cloud: only to make the operator's keys
     endpoints = local.local_cloud
-    iam = local.aws_client("iam")
+    iam = admin_client(local, "iam")  # making an IAM user is the administrator's, not the operator's
     suffix = secrets.token_hex(3)
     names = {
         "bucket": f"countries-rehearsal-{suffix}", "glue_job": f"rehearsal-ingest-{suffix}",

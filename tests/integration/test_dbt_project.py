@@ -25,6 +25,7 @@ from helpers.pipeline import Pipeline
 from helpers.screenshots import serve_directory
 from helpers.settings import PROJECT_ROOT, Settings
 from tests.conftest import SHARED_DATA
+from tests.integration.operators import account_setup
 
 DEV_DB, PROD_DB = "DBTPROJECT_DEV", "DBTPROJECT_PROD"
 EXPECTED_DIGEST = Path(__file__).parent / "expected" / "mart_250_digest.json"
@@ -83,7 +84,7 @@ def built_digest(settings: Settings, target: str, tables: list[str], schema: str
 @pytest.fixture(scope="module")
 def pipeline(local_cloud: object) -> Pipeline:
     """A pipeline set up up to the stage, in this module's own databases."""
-    p = Pipeline(Settings(dev_database=DEV_DB, prod_database=PROD_DB))
+    p = Pipeline(account_setup(Settings(dev_database=DEV_DB, prod_database=PROD_DB)))
     roles = p.setup_iam()
     p.setup_storage()
     p.setup_glue_job(roles)
@@ -187,7 +188,7 @@ def test_the_local_warehouse_reports_types_so_a_contract_mismatch_fails(pipeline
     assert declared in text
     models_yml.write_text(text.replace(declared, "      - name: total_area\n        data_type: float"))
     monkeypatch.setattr(dbt, "DBT_PROJECT_DIR", project)
-    settings = Settings(dev_database=DEV_DB, prod_database=PROD_DB, dbt_target_dir=tmp_path / "target")
+    settings = account_setup(Settings(dev_database=DEV_DB, prod_database=PROD_DB, dbt_target_dir=tmp_path / "target"))
     result = dbt.run_dbt(settings, ["build", "--select", "continent_summary"], dbt_vars={"schema_suffix": "_BUILD"})
     assert not result.ok
     message = result.describe_failures()

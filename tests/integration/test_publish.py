@@ -22,6 +22,7 @@ from helpers import publish, warehouse
 from helpers.pipeline import Pipeline, ServiceUnavailable
 from helpers.settings import Settings
 from tests.conftest import FIXTURE
+from tests.integration.operators import account_setup
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ DB = "PUBLISH_DEV"
 
 
 def _settings() -> Settings:
-    return Settings(dev_database=DB, prod_database="PUBLISH_PROD")
+    return account_setup(Settings(dev_database=DB, prod_database="PUBLISH_PROD"))
 
 
 def layer_contents(settings: Settings, schema_suffix: str = "") -> dict[str, str]:
