@@ -36,7 +36,9 @@ from typing import Any
 
 from helpers import glue_job, iam, publish, storage, teardown, warehouse
 from helpers import load as loading
-from helpers.pipeline import GLUE_SCRIPT, STATE_SCHEMA, STATE_TABLE, _unreachable, glue_job_definition
+from helpers.errors import unreachable as _unreachable
+from helpers.load_state import STATE_SCHEMA, STATE_TABLE
+from helpers.pipeline import GLUE_SCRIPT, glue_job_definition
 from helpers.settings import PROJECT_ROOT, TARGETS, Settings
 
 FIXTURE = PROJECT_ROOT / "helpers" / "fixtures" / "countries_sample.json"

@@ -3,6 +3,7 @@ and MART. Plain SQL against the warehouse, independent of dbt's own tests."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,14 +80,16 @@ class ValidationReport:
 
 
 def validate(
-    settings: Settings, target: str, expected_records: int | None = None, schema_suffix: str = ""
+    settings: Settings, target: str, expected_records: int | None = None, schema_suffix: str = "",
+    conn: Any = None,
 ) -> ValidationReport:
     """Check the published schemas (RAW, TRANSFORM, MART), or with `schema_suffix="_BUILD"` the
-    build the pipeline is about to publish (helpers/dbt.py)."""
+    build the pipeline is about to publish (helpers/dbt.py). Over `conn` (the target's session, e.g.
+    the run's), or a session of its own."""
     db = settings.database(target)
     report = ValidationReport(database=db)
     raw, transform, mart = (f"{db}.{schema}{schema_suffix}" for schema in SCHEMAS)
-    with warehouse.connect(settings, target) as conn:
+    with contextlib.nullcontext(conn) if conn is not None else warehouse.connect(settings, target) as conn:  # noqa: PLR1704
 
         def scalar(sql: str) -> Any:
             return warehouse.scalar(conn, sql)
