@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test notebooks venv up down status teardown clean bench
+.PHONY: demo test lint notebooks venv up down status teardown clean bench
 
 venv: $(STAMP)
 
@@ -31,12 +31,17 @@ demo: $(STAMP)
 ## browser captures need Chromium and are skipped with one line each without it), then nbval: the
 ## committed notebooks re-run from a clean slate must show the same outputs. nbval runs with the
 ## browser hidden (PIPELINE_BROWSER=none), so it passes the same with or without Chromium.
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest
 	$(PY) -m helpers local up
 	$(PY) -m helpers teardown
 	PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m helpers notebooks --check-gallery --confirm-teardown
 	PIPELINE_BROWSER=none PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m pytest $(NBVAL)
+
+## lint: ruff (Python, config in pyproject.toml) and sqlfluff (sql/, Snowflake dialect, .sqlfluff)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/sqlfluff lint sql/
 
 ## notebooks: refresh the outputs committed in notebooks/ and the screenshots/ gallery, from a
 ## clean slate (what GitHub shows)

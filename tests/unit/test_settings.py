@@ -241,6 +241,11 @@ def test_cloud_mode_ignores_the_local_bootstrap_file_and_honours_endpoint_overri
     monkeypatch.delenv("SNOWFLAKE_PRIVATE_KEY_PATH")
     monkeypatch.setenv("SNOWFLAKE_TOKEN", "pat")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    import boto3
+
+    # a default session of this test's own: botocore caches the chain's credentials on a session,
+    # and later tests in the same process must not sign with this test's stand-in key
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACHAIN")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "chain-secret")
     monkeypatch.setenv("SNOWFLAKE_HOST", "127.0.0.1")
