@@ -135,6 +135,31 @@ def test_aws_stopped_mid_run_fails_clearly_and_a_rerun_recovers(baseline, source
     assert support.published(fresh, "dev") == baseline
 
 
+def test_the_warehouse_stopped_between_two_steps_fails_as_quickly_as_a_sign_in(baseline, source_url, local_cloud):
+    """A run keeps one Snowflake session per target from step to step (helpers/run_context.py). A
+    statement sent over a session whose warehouse went away is retried by the connector until its
+    network_timeout (https://docs.snowflake.com/en/developer-guide/python-connector/python-connector-api,
+    connect(): network_timeout; the same client against a real account) - measured here: 600 s with
+    the default 300. So the kept session is checked before it is used again, and the run fails the way
+    a sign-in to a stopped warehouse does: at once, with ServiceUnavailable."""
+    settings = support.isolated_settings()  # the default network_timeout: no shortcut for this test
+    cloud = LocalCloud(settings)
+    # the source is unchanged: the session opened in the snowflake step is next used by validation
+    echo = when(lambda m: m == "[load] ...", lambda: cloud._stop("snowflake"))
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as failed:
+        Pipeline(settings, echo=echo).run(source_url=source_url, target="dev")
+    assert time.monotonic() - started < 60, "no hang in the connector's retries"
+    message = str(failed.value)
+    assert "could not be reached during the validation step: OperationalError" in message
+    assert "Could not connect to Snowflake backend" in message and "nothing users query was changed" in message
+
+    cloud.up()
+    settings = support.isolated_settings()
+    assert support.published(settings, "dev") == baseline
+    assert Pipeline(settings).run(source_url=source_url, target="dev").status == "succeeded"
+
+
 # -- a model failing mid-build ----------------------------------------------------------------------
 def test_a_model_failing_mid_build_leaves_mart_byte_identical_and_a_rerun_recovers(baseline, source_url, tmp_path):
     records = support.problem_records()
