@@ -25,7 +25,9 @@ import tempfile
 import time
 import traceback
 import urllib.parse
-from typing import Any, Callable, Dict, Iterator, List, Optional, Pattern, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from re import Pattern
+from collections.abc import Iterator, Sequence
 
 import boto3
 import urllib3

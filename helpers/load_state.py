@@ -14,7 +14,7 @@ A row that cannot be read at all counts as no state (with a note): the next run 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 import pydantic
@@ -46,8 +46,8 @@ class LoadState(pydantic.BaseModel):
         """As the run report shows it (published_at as ISO 8601 in UTC)."""
         out = self.model_dump()
         if self.published_at is not None:
-            at = self.published_at if self.published_at.tzinfo else self.published_at.replace(tzinfo=timezone.utc)
-            out["published_at"] = at.astimezone(timezone.utc).isoformat(timespec="seconds")
+            at = self.published_at if self.published_at.tzinfo else self.published_at.replace(tzinfo=UTC)
+            out["published_at"] = at.astimezone(UTC).isoformat(timespec="seconds")
         return out
 
 

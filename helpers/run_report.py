@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -33,7 +33,7 @@ UNCHANGED = "unchanged source"
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("run_%Y%m%dT%H%M%SZ_") + uuid.uuid4().hex[:8]
+    return datetime.now(UTC).strftime("run_%Y%m%dT%H%M%SZ_") + uuid.uuid4().hex[:8]
 
 
 class Section(pydantic.BaseModel):
@@ -158,7 +158,7 @@ class RunReport(pydantic.BaseModel):
     @classmethod
     def start(cls, target: str, source_url: str, force: bool = False) -> RunReport:
         return cls(run_id=new_run_id(), target=target, source_url=source_url, force=force,
-                   started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                   started_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def steps(self) -> Mapping[str, Any]:
@@ -265,7 +265,7 @@ class RunReport(pydantic.BaseModel):
             run_id=self.run_id, source_url=self.source_url, **current,
             landed_version_id=self.landing.version_id, received=self.landing.received,
             loaded=self.landing.loaded, quarantined=self.landing.quarantined,
-            published_at=datetime.now(timezone.utc).replace(microsecond=0),
+            published_at=datetime.now(UTC).replace(microsecond=0),
         )
 
     # -- the end of a run ------------------------------------------------------------------------

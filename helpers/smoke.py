@@ -19,7 +19,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -148,7 +148,7 @@ def smoke(settings: Settings | None = None, source_url: str | None = None, keep:
           echo: Echo | None = None, out_dir: Path | None = None) -> SmokeReport:
     s = (settings or Settings()).require_complete()
     echo = echo or (lambda _m: None)
-    report = SmokeReport(datetime.now(timezone.utc).isoformat(timespec="seconds"), s.mode, versions())
+    report = SmokeReport(datetime.now(UTC).isoformat(timespec="seconds"), s.mode, versions())
     steps: list[tuple[str, Callable[[], dict[str, Any]], bool]] = [
         ("plan", lambda: _plan(s), False),
         ("dev run", lambda: _run(s, "dev", source_url, echo), False),

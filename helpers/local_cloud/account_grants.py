@@ -80,7 +80,7 @@ class Grants:
             self.cur().execute(
                 f"INSERT INTO {GRANTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [privilege, granted_on, *key, granted_to, grantee, grant_option, granted_by,
-                 dt.datetime.now(dt.timezone.utc)],
+                 dt.datetime.now(dt.UTC)],
             )
         elif grant_option and not row[0]:
             self.cur().execute(

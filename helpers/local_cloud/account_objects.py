@@ -61,7 +61,7 @@ def already_exists(name: str) -> ProgrammingError:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _yes(flag: bool) -> str:

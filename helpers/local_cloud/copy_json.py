@@ -163,7 +163,7 @@ class CopyJson:
                     ) from None
                 results.append((file_url, "LOADED", count, count, 1, 0, None, None, None, None))
                 load_metadata.record(duck, database, schema, table_name, file_url, etag)
-                now = dt.datetime.now(dt.timezone.utc).isoformat()
+                now = dt.datetime.now(dt.UTC).isoformat()
                 duck.execute(
                     f"INSERT INTO {history_table} VALUES (?, ?, ?, ?, 'LOADED', ?, ?, NULL, NULL, NULL, NULL, 0, 1)",
                     [schema, file_url, table_name, now, count, count],

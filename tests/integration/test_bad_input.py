@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from helpers import dbt, glue_job, warehouse
-from helpers.pipeline import Pipeline, RunReport
+from helpers.pipeline import Pipeline
 from tests.conftest import FIXTURE
 from tests.integration import support
 from tests.integration.support import Reply

@@ -107,7 +107,7 @@ def test_continents_are_listed_once_in_dbt_project_yml():
     """validation.CONTINENTS is the dbt var `continents`; each continent has exactly one MART model
     file, a thin call of country_details_for_continent naming it, and there is no other."""
     project = yaml.safe_load((dbt.DBT_PROJECT_DIR / "dbt_project.yml").read_text())
-    assert validation.CONTINENTS == tuple(project["vars"]["continents"])
+    assert tuple(project["vars"]["continents"]) == validation.CONTINENTS
     expected = {f"country_details_{c.lower().replace(' ', '_')}.sql": c for c in validation.CONTINENTS}
     found = {p.name for p in MART_MODELS.glob("country_details_*.sql")}
     assert found == set(expected), "one model file per continent of vars.continents, no other"

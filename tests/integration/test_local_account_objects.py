@@ -188,7 +188,7 @@ def test_grants_naming_a_missing_role_user_or_object_fail(conn, account):
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {db}.NO_SCHEMA TO ROLE {reader}": f"Schema '{db}.NO_SCHEMA'",
         f"GRANT USAGE ON INTEGRATION ACCTTEST_NO_INT TO ROLE {reader}": "Integration 'ACCTTEST_NO_INT'",
         f"REVOKE USAGE ON DATABASE {db} FROM ROLE ACCTTEST_NOBODY": "Role 'ACCTTEST_NOBODY'",
-        f"SHOW GRANTS TO ROLE ACCTTEST_NOBODY": "Role 'ACCTTEST_NOBODY'",
+        "SHOW GRANTS TO ROLE ACCTTEST_NOBODY": "Role 'ACCTTEST_NOBODY'",
         "USE ROLE ACCTTEST_NOBODY": "Role 'ACCTTEST_NOBODY'",
     }
     for sql, named in cases.items():

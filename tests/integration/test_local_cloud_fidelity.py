@@ -221,7 +221,7 @@ def test_copy_with_transformation_records_file_name_and_row_number(conn, trusted
     s3, bucket, stage = trusted_stage["s3"], trusted_stage["bucket"], trusted_stage["stage"]
     s3.put_object(Bucket=bucket, Key="data/countries/x.ndjson", Body=b'{"c": "A"}\n{"c": "B"}\n')
     q(conn, "CREATE OR REPLACE TABLE L (DATA VARIANT, F VARCHAR, R NUMBER, TS TIMESTAMP_LTZ)")
-    q(conn, f"CREATE FILE FORMAT IF NOT EXISTS JSONF TYPE = JSON")
+    q(conn, "CREATE FILE FORMAT IF NOT EXISTS JSONF TYPE = JSON")
     q(conn, f"COPY INTO L (DATA, F, R, TS) FROM (SELECT $1, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER, "
             f"METADATA$START_SCAN_TIME FROM @{stage}) FILE_FORMAT = (FORMAT_NAME = 'FIDELITY.T.JSONF')")
     rows = q(conn, "SELECT DATA:c::STRING, F, R FROM L ORDER BY R").rows

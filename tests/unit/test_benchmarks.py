@@ -8,7 +8,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
 
 from benchmarks import generator
 from benchmarks.sampler import PeakRss

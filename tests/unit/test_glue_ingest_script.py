@@ -472,7 +472,7 @@ def test_nan_is_not_json(ingest, capsys, s3, tmp_path):
 
 
 def test_invalid_utf8_names_the_byte_offset(ingest, capsys, s3, tmp_path):
-    raw = '[{"name": {"common": "Curaçao"}}]'.encode("utf-8").replace("ç".encode("utf-8"), b"\xe7")
+    raw = '[{"name": {"common": "Curaçao"}}]'.encode().replace("ç".encode(), b"\xe7")
     url = write_source(s3, raw)
     rc, out, err = run_job(ingest, capsys, url)
     assert_failed_cleanly(rc, out, err, s3)
@@ -500,7 +500,7 @@ def test_utf8_and_sha256_are_checked_chunk_by_chunk_while_downloading(ingest, ca
                                                                    hashlib.sha256(fixture_bytes).hexdigest())
     assert_landed_equals(s3, fixture_records, summary)
     before = all_versions(s3)
-    chars = "ü€𝄞".encode("utf-8") * 5  # 2-, 3- and 4-byte characters across every chunk boundary
+    chars = "ü€𝄞".encode() * 5  # 2-, 3- and 4-byte characters across every chunk boundary
     for raw, offset, reason in ((b'["' + chars + b'\xe7"]', 2 + len(chars), "invalid continuation byte"),
                                 (b'["' + chars + b'\xf0\x9d', 2 + len(chars), "unexpected end of data")):
         failure = assert_failed_cleanly(*run_job(ingest, capsys, source(raw)), s3, before)

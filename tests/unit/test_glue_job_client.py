@@ -199,7 +199,7 @@ def test_a_summary_that_never_arrives_is_an_error_after_the_bounded_wait():
     [
         f"Role {ROLE} should be given assume role permissions for Glue Service.",
         f"Service is unable to assume role {ROLE}. Please verify role's TrustPolicy",
-        f"Service is unable to assume provided role. Please verify role's TrustPolicy.",
+        "Service is unable to assume provided role. Please verify role's TrustPolicy.",
         f"Unable to assume role for arn: {ROLE}",
         f"User: arn:aws:sts::123456789012:assumed-role/x is not authorized to perform: sts:AssumeRole on resource: {ROLE}",
     ],

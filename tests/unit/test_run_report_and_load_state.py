@@ -5,7 +5,7 @@ versions wrote; the failure messages keep their wording."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 import pytest
@@ -98,7 +98,7 @@ def test_a_failed_ingest_and_an_unchanged_source_have_their_own_keys():
 
 TYPED_ROW = {"run_id": "run_1", "source_url": "http://x", "source_sha256": "a", "ingest_script_sha256": "b",
              "dbt_project_sha256": "c", "landed_version_id": "v1", "received": 21, "loaded": 15, "quarantined": 6,
-             "published_at": datetime(2026, 12, 2, 17, 16, 12, tzinfo=timezone.utc)}
+             "published_at": datetime(2026, 12, 2, 17, 16, 12, tzinfo=UTC)}
 
 
 def test_an_all_varchar_load_state_reads_like_a_typed_one():
