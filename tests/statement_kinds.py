@@ -38,6 +38,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("SHOW SCHEMAS IN DATABASE", r"SHOW SCHEMAS IN DATABASE \S+"),
     ("SHOW TERSE SCHEMAS IN DATABASE", r"SHOW TERSE SCHEMAS IN DATABASE \S+.*"),
     ("SHOW STAGES IN ACCOUNT", r"SHOW STAGES IN ACCOUNT"),
+    ("SHOW STAGES IN DATABASE", r"SHOW STAGES IN DATABASE \S+"),
     ("SHOW USER FUNCTIONS IN", r"SHOW USER FUNCTIONS IN .*"),
     # account objects and grants (helpers/local_cloud/account_objects.py; sql/00, sql/99, the publish)
     ("USE ROLE", r"USE ROLE \S+"),
@@ -103,6 +104,7 @@ FIDELITY_TESTS: dict[str, str] = {
     "SHOW SCHEMAS IN DATABASE": f"{STRICT}::test_the_show_commands_answer_with_the_columns_their_callers_read",
     "SHOW TERSE SCHEMAS IN DATABASE": f"{STRICT}::test_the_show_commands_answer_with_the_columns_their_callers_read",
     "SHOW STAGES IN ACCOUNT": f"{STRICT}::test_the_show_commands_answer_with_the_columns_their_callers_read",
+    "SHOW STAGES IN DATABASE": f"{STRICT}::test_the_show_commands_answer_with_the_columns_their_callers_read",
     "SHOW USER FUNCTIONS IN": f"{STRICT}::test_the_show_commands_answer_with_the_columns_their_callers_read",
     "SELECT": f"{FIDELITY}::test_flatten_outer_keeps_a_row_for_empty_and_missing_input",
     # account objects and grants

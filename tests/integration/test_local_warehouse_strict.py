@@ -147,6 +147,7 @@ def test_the_show_commands_answer_with_the_columns_their_callers_read(conn):
     objects = warehouse.execute(conn, f"SHOW OBJECTS IN {DB}.A").as_dicts()
     assert [(o["name"], o["schema_name"], o["kind"]) for o in objects] == [("T", "A", "TABLE")]
     assert {"name", "database_name", "schema_name"} <= columns("SHOW STAGES IN ACCOUNT")
+    assert {"name", "database_name", "schema_name"} <= columns(f"SHOW STAGES IN DATABASE {DB}")
     assert {"name"} <= columns(f"SHOW USER FUNCTIONS IN {DB}.A")
 
 
