@@ -38,9 +38,10 @@ test: $(STAMP) lint
 	PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m helpers notebooks --check-gallery --confirm-teardown
 	PIPELINE_BROWSER=none PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m pytest $(NBVAL)
 
-## lint: ruff (Python, config in pyproject.toml) and sqlfluff (sql/, Snowflake dialect, .sqlfluff)
+## lint: ruff (lint and format check, config in pyproject.toml) and sqlfluff (sql/, Snowflake dialect, .sqlfluff)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/sqlfluff lint sql/
 
 ## notebooks: refresh the outputs committed in notebooks/ and the screenshots/ gallery, from a

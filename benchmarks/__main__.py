@@ -46,12 +46,24 @@ class BenchPipeline(Pipeline):
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    mem_kb = next(int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines()
-                  if ln.startswith("MemTotal"))
-    return {"nproc": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1), "cpu": cpu,
-            "python": platform.python_version(), "date": datetime.now(UTC).isoformat(timespec="seconds")}
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def echo(msg: str) -> None:
@@ -152,11 +164,21 @@ def run_baseline(settings: Settings, data_dir: Path, n: int) -> dict[str, Any]:
     s3.download_file(settings.bucket, settings.data_key, str(local))
     admin = settings.local_cloud["aws"]["admin"]
     cmd = [
-        sys.executable, "-m", "benchmarks.baseline", "--file", str(local),
-        "--s3", f"s3://{settings.bucket}/{settings.data_key}",
-        "--endpoint", settings.resolved_aws_endpoint.removeprefix("http://"),
-        "--key-id", admin["access_key_id"], "--secret", admin["secret_access_key"],
-        "--spill-dir", str(data_dir / "baseline-spill"),
+        sys.executable,
+        "-m",
+        "benchmarks.baseline",
+        "--file",
+        str(local),
+        "--s3",
+        f"s3://{settings.bucket}/{settings.data_key}",
+        "--endpoint",
+        settings.resolved_aws_endpoint.removeprefix("http://"),
+        "--key-id",
+        admin["access_key_id"],
+        "--secret",
+        admin["secret_access_key"],
+        "--spill-dir",
+        str(data_dir / "baseline-spill"),
     ]
     load_before = load()
     with PeakRss(None) as peak:
@@ -173,11 +195,17 @@ def bench_size(n: int, state_dir: Path, baseline: bool, rerun: bool) -> dict[str
     source, synthetic = generator.dataset(n, data_dir)
     gen_s = time.monotonic() - started
     settings = bench_settings(state_dir, source.stat().st_size)
-    echo(f"[{n}] {source} ({source.stat().st_size / 1e6:.1f} MB{', generated in %.1fs' % gen_s if synthetic else ''}); "
-         "fresh local cloud ...")
+    echo(
+        f"[{n}] {source} ({source.stat().st_size / 1e6:.1f} MB{', generated in %.1fs' % gen_s if synthetic else ''}); "
+        "fresh local cloud ..."
+    )
     fresh_cloud(settings)
-    out: dict[str, Any] = {"records": n, "source": str(source), "source_bytes": source.stat().st_size,
-                           "synthetic": synthetic}
+    out: dict[str, Any] = {
+        "records": n,
+        "source": str(source),
+        "source_bytes": source.stat().st_size,
+        "synthetic": synthetic,
+    }
     echo(f"[{n}] pipeline run (load {load()}) ...")
     out["first_run"] = run_pipeline(settings, source, synthetic)
     echo(f"[{n}] first run {out['first_run']['wall_s']}s, peak RSS {out['first_run']['peak_rss_mb']} MB")
@@ -196,7 +224,8 @@ def bench_size(n: int, state_dir: Path, baseline: bool, rerun: bool) -> dict[str
                 # the pipeline reads the landed file from the emulated S3 once (COPY): take that
                 # transfer (the baseline's S3 - local difference) out of the pipeline's time
                 "pipeline_minus_s3_transfer_vs_duckdb_local": round(
-                    max(first["wall_s"] - s3_transfer, 0) / max(b["local"]["total_s"], 0.01), 1),
+                    max(first["wall_s"] - s3_transfer, 0) / max(b["local"]["total_s"], 0.01), 1
+                ),
                 "s3_transfer_s": round(s3_transfer, 1),
             }
             echo(f"[{n}] baseline local {b['local']['total_s']}s, s3 {b['s3']['total_s']}s; ratio {out['ratio']}")
@@ -229,8 +258,9 @@ def profile(state_dir: Path) -> dict[str, Any]:
         times = []
         for _ in range(3):
             started = time.monotonic()
-            papermill.execute_notebook(f"{tmp}/a.ipynb", f"{tmp}/b.ipynb", kernel_name="python3",
-                                       progress_bar=False, log_output=False)
+            papermill.execute_notebook(
+                f"{tmp}/a.ipynb", f"{tmp}/b.ipynb", kernel_name="python3", progress_bar=False, log_output=False
+            )
             times.append(time.monotonic() - started)
         out["kernel_start_s"] = round(min(times), 2)
     # a Python process importing the helpers (each notebook's first cell pays the imports)
@@ -283,7 +313,9 @@ def profile(state_dir: Path) -> dict[str, Any]:
     for (file, line, func), (_cc, nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         if "helpers" in file or func in ("wait", "_readinto", "recv_into", "sleep", "select"):
             rows.append((ct, f"{Path(file).name}:{line}:{func}", nc))
-    out["cprofile_top"] = [{"where": w, "cumulative_s": round(c, 2), "calls": n} for c, w, n in sorted(rows, reverse=True)[:25]]
+    out["cprofile_top"] = [
+        {"where": w, "cumulative_s": round(c, 2), "calls": n} for c, w, n in sorted(rows, reverse=True)[:25]
+    ]
     out["load_after"] = load()
     return out
 
@@ -299,9 +331,11 @@ def table(results: dict[str, Any]) -> str:
         for name, s in w["notebooks"].items():
             lines.append(f"  {name:<32} {s:>6.1f}s")
     if results.get("sizes"):
-        head = (f"{'records':>9} {'MB':>7} {'wall s':>7} {'iam':>5} {'s3':>5} {'glue':>6} {'sf':>5} {'dbt':>6} "
-                f"{'valid':>6} {'peakMB':>7} {'rerun s':>7} {'rerun dbt':>10} {'duck local':>10} {'duck s3':>8} "
-                f"{'ratio s3':>8} {'ratio -s3':>9}  load")
+        head = (
+            f"{'records':>9} {'MB':>7} {'wall s':>7} {'iam':>5} {'s3':>5} {'glue':>6} {'sf':>5} {'dbt':>6} "
+            f"{'valid':>6} {'peakMB':>7} {'rerun s':>7} {'rerun dbt':>10} {'duck local':>10} {'duck s3':>8} "
+            f"{'ratio s3':>8} {'ratio -s3':>9}  load"
+        )
         lines += ["", head, "-" * len(head)]
         for n, r in sorted(results["sizes"].items(), key=lambda kv: int(kv[0])):
             f = r["first_run"]

@@ -21,10 +21,16 @@ import duckdb
 from helpers.validation import CONTINENTS  # the one list: the dbt var `continents`
 
 COLUMNS = {
-    "cca3": "VARCHAR", "cca2": "VARCHAR",
+    "cca3": "VARCHAR",
+    "cca2": "VARCHAR",
     "name": "STRUCT(common VARCHAR, official VARCHAR)",
-    "region": "VARCHAR", "subregion": "VARCHAR", "capital": "VARCHAR[]",
-    "population": "BIGINT", "area": "DOUBLE", "unMember": "BOOLEAN", "independent": "BOOLEAN",
+    "region": "VARCHAR",
+    "subregion": "VARCHAR",
+    "capital": "VARCHAR[]",
+    "population": "BIGINT",
+    "area": "DOUBLE",
+    "unMember": "BOOLEAN",
+    "independent": "BOOLEAN",
     "continents": "VARCHAR[]",
     "currencies": "MAP(VARCHAR, STRUCT(name VARCHAR, symbol VARCHAR))",
 }

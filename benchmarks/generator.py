@@ -28,9 +28,7 @@ DEFAULT_SEED = 6
 def generate(n: int, out: Path, source: Path = REAL_DATA, seed: int = DEFAULT_SEED) -> dict:
     """Write n records as a JSON array (one record per line) to `out`; return what was written."""
     real = json.loads(source.read_text(encoding="utf-8"))
-    templates = [
-        json.dumps({k: v for k, v in r.items() if k not in DROPPED_FIELDS}, ensure_ascii=False) for r in real
-    ]
+    templates = [json.dumps({k: v for k, v in r.items() if k not in DROPPED_FIELDS}, ensure_ascii=False) for r in real]
     rng = random.Random(seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".part")

@@ -108,8 +108,11 @@ class PeakRss:
 
     def to_json(self) -> dict:
         mb = 1024 * 1024
-        return {"peak_rss_mb": round(self.total / mb), "peak_rss_mb_by_group": {k: round(v / mb) for k, v in self.groups.items()},
-                "samples": self.samples}
+        return {
+            "peak_rss_mb": round(self.total / mb),
+            "peak_rss_mb_by_group": {k: round(v / mb) for k, v in self.groups.items()},
+            "samples": self.samples,
+        }
 
 
 def load() -> str:

@@ -12,6 +12,7 @@ Success: exit 0 and one JSON line ``{"event": "ingest_summary", ...}`` on stdout
 traceback) and one ``{"event": "ingest_failed", ...}`` line on stdout; a failure of the whole file
 writes nothing, and when no record is valid only the quarantine is written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,6 +87,7 @@ def _number(name: str, kind: Callable[[str], Any], minimum: float) -> Callable[[
         if value is None or value != value or value < minimum or value == float("inf"):
             raise IngestError(f"argument --{name} must be a {kind.__name__} >= {minimum:g}, got {raw!r}")
         return value
+
     return convert
 
 
@@ -105,9 +107,11 @@ def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
     args = vars(parser.parse_known_args(list(argv[1:]))[0])
     missing = [f"--{name}" for name in REQUIRED_ARGS if args[name] is None]
     if missing:
-        raise IngestError(f"missing required job argument(s): {', '.join(missing)}; hint: set them as job "
-                          "parameters (DefaultArguments) of the Glue job, or pass them on the command line "
-                          "as '--name value'")
+        raise IngestError(
+            f"missing required job argument(s): {', '.join(missing)}; hint: set them as job "
+            "parameters (DefaultArguments) of the Glue job, or pass them on the command line "
+            "as '--name value'"
+        )
     for name in REQUIRED_ARGS:
         if not args[name]:
             raise IngestError(f"argument --{name} must not be empty")
@@ -118,8 +122,9 @@ def parse_args(argv: Sequence[str]) -> Dict[str, Any]:
     try:
         re.compile(args["code_pattern"])
     except re.error as exc:
-        raise IngestError(f"argument --code_pattern is not a valid regular expression ({exc}): "
-                          f"{args['code_pattern']!r}") from exc
+        raise IngestError(
+            f"argument --code_pattern is not a valid regular expression ({exc}): {args['code_pattern']!r}"
+        ) from exc
     args["skip_if_sha256"] = args["skip_if_sha256"].strip().lower()
     return args
 
@@ -130,9 +135,11 @@ Downloaded = Tuple[int, str, Optional[Tuple[int, int, str]]]  # size, sha256, ba
 
 
 def _too_large(url: str, max_bytes: int, detail: str) -> IngestError:
-    return IngestError(f"source {url} is larger than max_bytes={max_bytes} ({detail}); stopped reading. "
-                       "hint: check that the URL returns the countries file and not something else; if the "
-                       "source legitimately grew, raise --max_bytes")
+    return IngestError(
+        f"source {url} is larger than max_bytes={max_bytes} ({detail}); stopped reading. "
+        "hint: check that the URL returns the countries file and not something else; if the "
+        "source legitimately grew, raise --max_bytes"
+    )
 
 
 def copy_capped(read: Callable[[int], bytes], url: str, max_bytes: int, sink: Any) -> Downloaded:
@@ -162,11 +169,15 @@ def _http_once(url: str, max_bytes: int, timeout: float, sink: Any) -> Downloade
         # urllib3 follows redirects but retries nothing: fetch_to() retries whole downloads (which
         # also covers a body cut off mid-stream) and says so on stderr. A body shorter than its
         # Content-Length is an error (urllib3 1.26, Glue's, does not check that by default).
-        response = pool.request("GET", url, preload_content=False, enforce_content_length=True,
-                                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                                retries=urllib3.Retry(total=5, connect=0, read=0, status=0, redirect=5,
-                                                      respect_retry_after_header=False),
-                                headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+        response = pool.request(
+            "GET",
+            url,
+            preload_content=False,
+            enforce_content_length=True,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            retries=urllib3.Retry(total=5, connect=0, read=0, status=0, redirect=5, respect_retry_after_header=False),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
         try:
             status = f"HTTP {response.status} {response.reason or ''}".rstrip()
             if response.status == 429 or 500 <= response.status <= 599:
@@ -176,10 +187,12 @@ def _http_once(url: str, max_bytes: int, timeout: float, sink: Any) -> Downloade
                     after = None
                 raise _Retryable(status, after)
             if response.status >= 300:
-                raise IngestError(f"{status} from {url} (not retried: a client error does not go away by "
-                                  "retrying). hint: check --source_url (for GitHub use the "
-                                  "raw.githubusercontent.com URL of the file) and that the file still exists "
-                                  "there")
+                raise IngestError(
+                    f"{status} from {url} (not retried: a client error does not go away by "
+                    "retrying). hint: check --source_url (for GitHub use the "
+                    "raw.githubusercontent.com URL of the file) and that the file still exists "
+                    "there"
+                )
             declared = response.headers.get("Content-Length", "").strip()
             if declared.isdigit() and int(declared) > max_bytes:
                 raise _too_large(url, max_bytes, f"it declares Content-Length {int(declared)}")
@@ -200,10 +213,12 @@ def _http_once(url: str, max_bytes: int, timeout: float, sink: Any) -> Downloade
 
 def _s3_download(s3: Any, url: str, bucket: str, max_bytes: int, sink: Any) -> Downloaded:
     """get_object with the job's client; botocore retries transient S3 errors itself."""
-    src_bucket, _, key = url[len("s3://"):].partition("/")  # a key is taken as it is, '?' and '#' too
+    src_bucket, _, key = url[len("s3://") :].partition("/")  # a key is taken as it is, '?' and '#' too
     if not src_bucket or not key:
-        raise IngestError(f"--source_url {url} does not name an object; hint: pass s3://<bucket>/<key>, "
-                          f"e.g. s3://{bucket}/{SOURCE_PREFIX}countries.json")
+        raise IngestError(
+            f"--source_url {url} does not name an object; hint: pass s3://<bucket>/<key>, "
+            f"e.g. s3://{bucket}/{SOURCE_PREFIX}countries.json"
+        )
     where, upload = f"(bucket {src_bucket}, key {key})", f"s3://{bucket}/{SOURCE_PREFIX}"
     try:
         obj = s3.get_object(Bucket=src_bucket, Key=key)
@@ -218,33 +233,40 @@ def _s3_download(s3: Any, url: str, bucket: str, max_bytes: int, sink: Any) -> D
         code = error.get("Code", "Unknown")
         hint = {
             "NoSuchKey": f"there is no such object; upload the file to s3://{src_bucket}/{SOURCE_PREFIX} "
-                         "first and pass its exact key",
+            "first and pass its exact key",
             "NoSuchBucket": f"the bucket does not exist; upload the file to {upload} and pass {upload}<file>",
             "AccessDenied": f"the Glue job's role may read only {upload}*; upload the file there and pass "
-                            f"{upload}<file> (S3 also answers AccessDenied for a missing key when the role "
-                            "may not list the bucket)",
+            f"{upload}<file> (S3 also answers AccessDenied for a missing key when the role "
+            "may not list the bucket)",
         }.get(code, "check the object and the job role's s3:GetObject permission")
-        raise IngestError(f"cannot read source {url} {where}: {code} ({error.get('Message', exc)}). "
-                          f"hint: {hint}")
+        raise IngestError(f"cannot read source {url} {where}: {code} ({error.get('Message', exc)}). hint: {hint}")
     except (BotoCoreError, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise IngestError(f"could not download {url} {where}: {type(exc).__name__} ({exc}). hint: check "
-                          "the S3 endpoint (AWS_ENDPOINT_URL when set), network access and credentials")
+        raise IngestError(
+            f"could not download {url} {where}: {type(exc).__name__} ({exc}). hint: check "
+            "the S3 endpoint (AWS_ENDPOINT_URL when set), network access and credentials"
+        )
 
 
-def fetch_to(url: str, sink: Any, options: Dict[str, Any], s3: Any,
-             sleep: Callable[[float], None] = time.sleep) -> Downloaded:
+def fetch_to(
+    url: str, sink: Any, options: Dict[str, Any], s3: Any, sleep: Callable[[float], None] = time.sleep
+) -> Downloaded:
     """Download url into the binary file `sink`: s3:// with boto3; http(s) with urllib3, retrying
     transient failures with exponential backoff (each attempt starts the file again)."""
     parts, bucket, attempts = urllib.parse.urlsplit(url), options["bucket"], options["max_attempts"]
     scheme = parts.scheme.lower()
-    fix = (f"upload the file to s3://{bucket}/{SOURCE_PREFIX} and pass "
-           f"s3://{bucket}/{SOURCE_PREFIX}{os.path.basename(parts.path) or 'countries.json'}")
+    fix = (
+        f"upload the file to s3://{bucket}/{SOURCE_PREFIX} and pass "
+        f"s3://{bucket}/{SOURCE_PREFIX}{os.path.basename(parts.path) or 'countries.json'}"
+    )
     if scheme == "file":
-        raise IngestError(f"--source_url {url} is a local file, but a Glue worker cannot read the caller's "
-                          f"disk. hint: {fix} as --source_url")
+        raise IngestError(
+            f"--source_url {url} is a local file, but a Glue worker cannot read the caller's "
+            f"disk. hint: {fix} as --source_url"
+        )
     if scheme not in ("http", "https", "s3"):
-        raise IngestError(f"unsupported --source_url {url!r}: the scheme must be http, https or s3 "
-                          f"(hint: for a local file, {fix})")
+        raise IngestError(
+            f"unsupported --source_url {url!r}: the scheme must be http, https or s3 (hint: for a local file, {fix})"
+        )
     if scheme == "s3":
         return _s3_download(s3, url, bucket, options["max_bytes"], sink)
     for attempt in range(1, attempts + 1):
@@ -254,9 +276,11 @@ def fetch_to(url: str, sink: Any, options: Dict[str, Any], s3: Any,
             return _http_once(url, options["max_bytes"], options["timeout_seconds"], sink)
         except _Retryable as exc:
             if attempt >= attempts:
-                raise IngestError(f"could not download {url}: {exc} (gave up after {attempts} attempt(s)). "
-                                  "hint: the source may be down or slow; re-run the job later, or raise "
-                                  "--timeout_seconds / --max_attempts") from exc
+                raise IngestError(
+                    f"could not download {url}: {exc} (gave up after {attempts} attempt(s)). "
+                    "hint: the source may be down or slow; re-run the job later, or raise "
+                    "--timeout_seconds / --max_attempts"
+                ) from exc
             delay = RETRY_BASE_DELAY_SECONDS * 2 ** (attempt - 1)
             if exc.retry_after is not None:  # the server said when to come back
                 delay = min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
@@ -266,9 +290,17 @@ def fetch_to(url: str, sink: Any, options: Dict[str, Any], s3: Any,
 
 # --- Parse ---------------------------------------------------------------------------------------
 
+
 def json_type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _reject_constant(name: str) -> Any:
@@ -278,9 +310,11 @@ def _reject_constant(name: str) -> Any:
 def _too_deep(url: str, where: str) -> IngestError:
     # Python's json recurses once per level; past the recursion limit it raises RecursionError, whether
     # parsing or writing a record back out. Both are this one clean error, never a traceback.
-    return IngestError(f"source {url} nests JSON arrays/objects too deeply to parse: {where} goes deeper "
-                       f"than about {sys.getrecursionlimit()} levels. hint: a country record is a few "
-                       "levels deep; check that the URL serves the countries file")
+    return IngestError(
+        f"source {url} nests JSON arrays/objects too deeply to parse: {where} goes deeper "
+        f"than about {sys.getrecursionlimit()} levels. hint: a country record is a few "
+        "levels deep; check that the URL serves the countries file"
+    )
 
 
 def _locate(path: str, pos: int) -> Tuple[int, int, int]:
@@ -330,10 +364,12 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
 
         def fail(msg: str) -> IngestError:
             lineno, colno, byte_offset = _locate(path, base + pos)
-            return IngestError(f"source {url} is not valid JSON: {msg} at line {lineno}, column {colno} "
-                               f"(char {base + pos}, byte {byte_offset}) of {size} bytes. hint: a truncated "
-                               "or interrupted download, or a URL that returns an HTML page instead of the "
-                               "raw file")
+            return IngestError(
+                f"source {url} is not valid JSON: {msg} at line {lineno}, column {colno} "
+                f"(char {base + pos}, byte {byte_offset}) of {size} bytes. hint: a truncated "
+                "or interrupted download, or a URL that returns an HTML page instead of the "
+                "raw file"
+            )
 
         def value() -> Any:
             nonlocal pos
@@ -347,9 +383,11 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
                         pos = exc.pos
                         raise fail(exc.msg) from None
                 except ValueError as exc:  # NaN, Infinity (parse_constant)
-                    raise IngestError(f"source {url} is not valid JSON: it contains the non-standard "
-                                      f"constant {exc} (NaN/Infinity are not allowed in JSON). hint: fix the "
-                                      "source") from None
+                    raise IngestError(
+                        f"source {url} is not valid JSON: it contains the non-standard "
+                        f"constant {exc} (NaN/Infinity are not allowed in JSON). hint: fix the "
+                        "source"
+                    ) from None
                 except RecursionError:
                     line, column, _ = _locate(path, base + pos)
                     where = f"the value at line {line}, column {column} (char {base + pos})"
@@ -391,16 +429,21 @@ def iter_json_array(path: str, url: str, size: int) -> Iterator[Any]:
             what = json_type_name(top)
             if close == "}":
                 what = f"object with {count} key(s) ({', '.join(keys)})" if count else "empty object"
-            raise IngestError(f"top level of source {url} is a JSON {what}, but a JSON array of country "
-                              "objects is expected. hint: point --source_url at the file that holds the "
-                              "array itself")
+            raise IngestError(
+                f"top level of source {url} is a JSON {what}, but a JSON array of country "
+                "objects is expected. hint: point --source_url at the file that holds the "
+                "array itself"
+            )
         if count == 0:
-            raise IngestError(f"source {url} has 0 records; refusing to replace the landed file with "
-                              "nothing. hint: check the source; the previously landed file was left "
-                              "unchanged")
+            raise IngestError(
+                f"source {url} has 0 records; refusing to replace the landed file with "
+                "nothing. hint: check the source; the previously landed file was left "
+                "unchanged"
+            )
 
 
 # --- Validate ------------------------------------------------------------------------------------
+
 
 def record_problems(record: Any, code_re: Optional[Pattern[str]] = None) -> List[Tuple[str, str]]:
     """Why one record is unusable, as (code, message) pairs (empty: valid). Codes are for machines
@@ -412,17 +455,16 @@ def record_problems(record: Any, code_re: Optional[Pattern[str]] = None) -> List
     if "name" not in record or (isinstance(name, dict) and "common" not in name):
         problems.append(("missing:name.common", "missing name.common"))
     elif not isinstance(name, dict):
-        problems.append(("type:name",
-                         f"name is a JSON {json_type_name(name)}, not an object with name.common"))
+        problems.append(("type:name", f"name is a JSON {json_type_name(name)}, not an object with name.common"))
     elif not isinstance(name["common"], str) or not name["common"].strip():
-        problems.append(("invalid:name.common",
-                         f"name.common is not a non-empty string (got {json.dumps(name['common'])})"))
+        problems.append(
+            ("invalid:name.common", f"name.common is not a non-empty string (got {json.dumps(name['common'])})")
+        )
     cca3 = record.get("cca3")
     if "cca3" not in record:
         problems.append(("missing:cca3", "missing cca3"))
     elif not (isinstance(cca3, str) and (code_re or ISO_CCA3).fullmatch(cca3)):
-        rule = (f"does not match --code_pattern {code_re.pattern}" if code_re
-                else "is not a 3-letter uppercase code")
+        rule = f"does not match --code_pattern {code_re.pattern}" if code_re else "is not a 3-letter uppercase code"
         problems.append(("invalid:cca3", f"cca3 {rule} (got {json.dumps(cca3, ensure_ascii=False)})"))
     continents = record.get("continents")
     if "continents" not in record:
@@ -435,8 +477,7 @@ def record_problems(record: Any, code_re: Optional[Pattern[str]] = None) -> List
         problems.append(("invalid:continents", "continents has an element that is not a non-empty string"))
     for field, kinds, wanted in (("population", (int,), "an integer"), ("area", (int, float), "a number")):
         if field in record and (isinstance(record[field], bool) or not isinstance(record[field], kinds)):
-            problems.append((f"type:{field}",
-                             f"{field} is a JSON {json_type_name(record[field])}, not {wanted}"))
+            problems.append((f"type:{field}", f"{field} is a JSON {json_type_name(record[field])}, not {wanted}"))
     return problems
 
 
@@ -445,8 +486,9 @@ class RecordSplitter:
     `on_rejected`. A cca3 already loaded from an earlier record is a duplicate (the first valid one
     is loaded). received == loaded + quarantined."""
 
-    def __init__(self, on_valid: Callable[[Any], Any], on_rejected: Callable[[Any], Any],
-                 code_re: Optional[Pattern[str]] = None):
+    def __init__(
+        self, on_valid: Callable[[Any], Any], on_rejected: Callable[[Any], Any], code_re: Optional[Pattern[str]] = None
+    ):
         self.on_valid, self.on_rejected, self.code_re = on_valid, on_rejected, code_re
         self.received = self.loaded = self.quarantined = 0
         self.reasons: Dict[str, int] = {}
@@ -459,13 +501,19 @@ class RecordSplitter:
         cca3 = record.get("cca3") if isinstance(record, dict) else None
         cca3 = cca3 if isinstance(cca3, str) else None
         if cca3 in self._loaded_at:
-            problems.append(("duplicate:cca3", f"duplicate cca3 {cca3} (already loaded from record_index "
-                                               f"{self._loaded_at[cca3]})"))
+            problems.append(
+                ("duplicate:cca3", f"duplicate cca3 {cca3} (already loaded from record_index {self._loaded_at[cca3]})")
+            )
         if not problems:
             self._loaded_at[cca3], self.loaded = index, self.loaded + 1
             return self.on_valid(record)
-        entry = {"record_index": index, "cca3": cca3, "reason_codes": [code for code, _ in problems],
-                 "reasons": [message for _, message in problems], "record": record}
+        entry = {
+            "record_index": index,
+            "cca3": cca3,
+            "reason_codes": [code for code, _ in problems],
+            "reasons": [message for _, message in problems],
+            "record": record,
+        }
         self.quarantined += 1
         for code in entry["reason_codes"]:
             self.reasons[code] = self.reasons.get(code, 0) + 1
@@ -480,6 +528,7 @@ class RecordSplitter:
 # VARIANT limit, and Snowflake can split a line-delimited file. Each record is validated and quarantined
 # on its own. Landing the array with STRIP_OUTER_ARRAY = TRUE would keep the file one document.
 
+
 def ndjson_line(item: Any) -> bytes:
     return (json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
@@ -492,10 +541,14 @@ def upload_ndjson(s3: Any, bucket: str, key: str, path: str, metadata: Dict[str,
     versions: List[Optional[str]] = []
     events = [f"after-call.s3.{op}" for op in ("PutObject", "CompleteMultipartUpload")]
     for event in events:
-        s3.meta.events.register(event, lambda parsed, **_: versions.append(parsed.get("VersionId")),
-                                unique_id=f"countries-ingest-{event}")
-    sizes = {"multipart_threshold": MULTIPART_THRESHOLD_BYTES, "multipart_chunksize": MULTIPART_PART_BYTES,
-             "max_concurrency": UPLOAD_THREADS}
+        s3.meta.events.register(
+            event, lambda parsed, **_: versions.append(parsed.get("VersionId")), unique_id=f"countries-ingest-{event}"
+        )
+    sizes = {
+        "multipart_threshold": MULTIPART_THRESHOLD_BYTES,
+        "multipart_chunksize": MULTIPART_PART_BYTES,
+        "max_concurrency": UPLOAD_THREADS,
+    }
     try:  # the classic manager calls this client (so the event fires); boto3 < 1.33 has no other
         config = TransferConfig(preferred_transfer_client="classic", **sizes)
     except TypeError:
@@ -510,11 +563,15 @@ def upload_ndjson(s3: Any, bucket: str, key: str, path: str, metadata: Dict[str,
         cause = exc.__context__ if isinstance(exc.__context__, ClientError) else exc  # S3UploadFailedError's
         if isinstance(cause, ClientError):
             error = cause.response.get("Error", {})
-            raise IngestError(f"S3 {what} to s3://{bucket}/{key} failed: {error.get('Code', 'Unknown')} "
-                              f"({error.get('Message', cause)}). hint: check that the bucket exists and that "
-                              "the job's IAM role may s3:PutObject on it") from exc
-        raise IngestError(f"S3 {what} to s3://{bucket}/{key} failed: {type(exc).__name__} ({exc}). hint: "
-                          "check the S3 endpoint (AWS_ENDPOINT_URL when set), network access and credentials")
+            raise IngestError(
+                f"S3 {what} to s3://{bucket}/{key} failed: {error.get('Code', 'Unknown')} "
+                f"({error.get('Message', cause)}). hint: check that the bucket exists and that "
+                "the job's IAM role may s3:PutObject on it"
+            ) from exc
+        raise IngestError(
+            f"S3 {what} to s3://{bucket}/{key} failed: {type(exc).__name__} ({exc}). hint: "
+            "check the S3 endpoint (AWS_ENDPOINT_URL when set), network access and credentials"
+        )
     finally:
         for event in events:
             s3.meta.events.unregister(event, unique_id=f"countries-ingest-{event}")
@@ -522,6 +579,7 @@ def upload_ndjson(s3: Any, bucket: str, key: str, path: str, metadata: Dict[str,
 
 
 # --- Main ----------------------------------------------------------------------------------------
+
 
 def run(argv: Sequence[str], s3_client: Any, failure: Dict[str, Any]) -> Dict[str, Any]:
     """Do the whole job and return the summary; raise IngestError on an expected failure. `failure`
@@ -539,14 +597,17 @@ def run(argv: Sequence[str], s3_client: Any, failure: Dict[str, Any]) -> Dict[st
         log(f"fetched {source_bytes} bytes, sha256 {source_sha256}")
         if bad_utf8 is not None:
             offset, byte, reason = bad_utf8
-            raise IngestError(f"source {url} is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset} "
-                              f"({reason}). hint: the source must be UTF-8 encoded JSON; check that the URL "
-                              "serves the raw file and not a re-encoded copy")
+            raise IngestError(
+                f"source {url} is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset} "
+                f"({reason}). hint: the source must be UTF-8 encoded JSON; check that the URL "
+                "serves the raw file and not a re-encoded copy"
+            )
         # One streaming pass parses, validates and writes the NDJSON files; S3 is written only after it.
         code_re = re.compile(options["code_pattern"]) if options["code_pattern"] else None
         with open(valid, "wb") as valid_file, open(rejected, "wb") as rejected_file:
-            splitter = RecordSplitter(lambda r: valid_file.write(ndjson_line(r)),
-                                      lambda e: rejected_file.write(ndjson_line(e)), code_re)
+            splitter = RecordSplitter(
+                lambda r: valid_file.write(ndjson_line(r)), lambda e: rejected_file.write(ndjson_line(e)), code_re
+            )
             for record in iter_json_array(source, url, source_bytes):
                 try:
                     splitter.add(record)
@@ -557,11 +618,22 @@ def run(argv: Sequence[str], s3_client: Any, failure: Dict[str, Any]) -> Dict[st
         reasons = dict(sorted(splitter.reasons.items()))
         failure.update(received=received, stage="validate")
         log(f"received {received} record(s): {loaded} valid, {quarantined} to quarantine")
-        summary = {"event": "ingest_summary", "run_id": run_id, "source_url": url,
-                   "source_bytes": source_bytes, "source_sha256": source_sha256, "received": received,
-                   "loaded": loaded, "quarantined": quarantined, "bucket": bucket, "key": key,
-                   "version_id": None, "quarantine_key": None, "unchanged": False,
-                   "quarantine_reasons": reasons}
+        summary = {
+            "event": "ingest_summary",
+            "run_id": run_id,
+            "source_url": url,
+            "source_bytes": source_bytes,
+            "source_sha256": source_sha256,
+            "received": received,
+            "loaded": loaded,
+            "quarantined": quarantined,
+            "bucket": bucket,
+            "key": key,
+            "version_id": None,
+            "quarantine_key": None,
+            "unchanged": False,
+            "quarantine_reasons": reasons,
+        }
         if loaded and options["skip_if_sha256"] == source_sha256:
             # The landed file holds this very source (its metadata; the caller checked the script sha256):
             # writing it again would only add an identical version. Its quarantine is under the run that
@@ -572,21 +644,29 @@ def run(argv: Sequence[str], s3_client: Any, failure: Dict[str, Any]) -> Dict[st
         # A landed file is only "the same" as a fresh ingest if the same code validated the same source.
         with open(__file__, "rb") as script:
             script_sha256 = hashlib.sha256(script.read()).hexdigest()
-        metadata = {"source-sha256": source_sha256, "source-url": url, "run-id": run_id,
-                    "ingest-script-sha256": script_sha256}
+        metadata = {
+            "source-sha256": source_sha256,
+            "source-url": url,
+            "run-id": run_id,
+            "ingest-script-sha256": script_sha256,
+        }
         quarantine_key = f"{options['quarantine_prefix']}{run_id}/rejected.ndjson" if quarantined else None
         if quarantine_key:  # first: the landed file is the run's commit point
             upload_ndjson(s3, bucket, quarantine_key, rejected, {**metadata, "records": str(quarantined)})
             log(f"quarantined {quarantined} record(s) to s3://{bucket}/{quarantine_key}")
         if not loaded:  # keep every record with its reasons, but never replace the landed file with nothing
-            failure.update(stage="validate", quarantined=quarantined, quarantine_key=quarantine_key,
-                           quarantine_reasons=reasons)
-            examples = "; ".join(f"record_index {e['record_index']}: {', '.join(e['reasons'])}"
-                                 for e in splitter.examples)
-            raise IngestError(f"none of the {received} records in {url} is valid, so the landed file was "
-                              f"not replaced (first problems: {examples}); every record is in s3://{bucket}/"
-                              f"{quarantine_key} with its reasons. hint: the source's format may have "
-                              "changed; compare a record with the checks in record_problems()")
+            failure.update(
+                stage="validate", quarantined=quarantined, quarantine_key=quarantine_key, quarantine_reasons=reasons
+            )
+            examples = "; ".join(
+                f"record_index {e['record_index']}: {', '.join(e['reasons'])}" for e in splitter.examples
+            )
+            raise IngestError(
+                f"none of the {received} records in {url} is valid, so the landed file was "
+                f"not replaced (first problems: {examples}); every record is in s3://{bucket}/"
+                f"{quarantine_key} with its reasons. hint: the source's format may have "
+                "changed; compare a record with the checks in record_problems()"
+            )
         version_id = upload_ndjson(s3, bucket, key, valid, {**metadata, "records": str(loaded)})
         log(f"wrote {loaded} record(s) to s3://{bucket}/{key}")
         return {**summary, "version_id": version_id, "quarantine_key": quarantine_key}
@@ -596,18 +676,30 @@ def main(argv: Sequence[str], s3_client: Any = None) -> int:
     # The machine-readable twin of the ERROR line, filled in by run() as far as it gets (received
     # None: the file could not be read as records).
     failure: Dict[str, Any] = {
-        "event": "ingest_failed", "run_id": None, "source_url": None, "stage": "arguments", "error": None,
-        "source_bytes": None, "source_sha256": None, "received": None, "loaded": 0, "quarantined": 0,
-        "quarantine_key": None, "quarantine_reasons": {}}
+        "event": "ingest_failed",
+        "run_id": None,
+        "source_url": None,
+        "stage": "arguments",
+        "error": None,
+        "source_bytes": None,
+        "source_sha256": None,
+        "received": None,
+        "loaded": 0,
+        "quarantined": 0,
+        "quarantine_key": None,
+        "quarantine_reasons": {},
+    }
     try:
         summary = run(argv, s3_client, failure)
     except Exception as exc:  # noqa: BLE001 - every failure is one ERROR line, never a traceback
         message = str(exc)
         if not isinstance(exc, IngestError):  # a bug or the unforeseen: say what and where
             last = traceback.extract_tb(exc.__traceback__, limit=-1)[0]
-            message = (f"unexpected {type(exc).__name__} during stage {failure['stage']} at "
-                       f"{os.path.basename(last.filename)}:{last.lineno}: {exc}. hint: this is a bug in "
-                       "the ingest job; report it with this line")
+            message = (
+                f"unexpected {type(exc).__name__} during stage {failure['stage']} at "
+                f"{os.path.basename(last.filename)}:{last.lineno}: {exc}. hint: this is a bug in "
+                "the ingest job; report it with this line"
+            )
         print(f"ERROR: {message}", file=sys.stderr, flush=True)
         print(json.dumps({**failure, "error": message}, ensure_ascii=False), flush=True)
         return 1

@@ -44,17 +44,22 @@ def _public_key(settings: Settings, target: str, given: dict[str, str] | None) -
     var = f"PIPELINE_{target.upper()}_PUBLIC_KEY_PATH"
     user = settings.dev_user if target == "dev" else settings.prod_user
     if not path:
-        raise ConfigurationError([
-            f"{var}: not set. The {target} service user {user} signs in with a key pair: make one "
-            "(https://docs.snowflake.com/en/user-guide/key-pair-auth: openssl genrsa 2048 | openssl pkcs8 "
-            "-topk8 -inform PEM -out rsa_key.p8 -nocrypt; openssl rsa -in rsa_key.p8 -pubout -out rsa_key.pub) "
-            f"and set {var} to the .pub file"
-        ], heading="The account setup needs the service users' public keys")
+        raise ConfigurationError(
+            [
+                f"{var}: not set. The {target} service user {user} signs in with a key pair: make one "
+                "(https://docs.snowflake.com/en/user-guide/key-pair-auth: openssl genrsa 2048 | openssl pkcs8 "
+                "-topk8 -inform PEM -out rsa_key.p8 -nocrypt; openssl rsa -in rsa_key.p8 -pubout -out rsa_key.pub) "
+                f"and set {var} to the .pub file"
+            ],
+            heading="The account setup needs the service users' public keys",
+        )
     try:
         return public_key_body(Path(path).expanduser().read_text())
     except (OSError, ValueError) as e:
-        raise ConfigurationError([f"{var}: {path} is not a readable PEM public key ({e})"],
-                                 heading="The account setup needs the service users' public keys") from e
+        raise ConfigurationError(
+            [f"{var}: {path} is not a readable PEM public key ({e})"],
+            heading="The account setup needs the service users' public keys",
+        ) from e
 
 
 def snowflake_aws_role_arn(settings: Settings, aws_account_id: str) -> str:
@@ -75,13 +80,22 @@ def context(settings: Settings, aws_account_id: str, public_keys: dict[str, str]
     if problems:  # both named at once
         raise ConfigurationError(problems, heading="The account setup needs the service users' public keys")
     return {
-        "dev_role": s.dev_role, "prod_role": s.prod_role, "reader_role": s.reader_role,
-        "warehouse": s.snowflake_warehouse, "monitor": s.resource_monitor, "credit_quota": s.credit_quota,
-        "dev_database": s.dev_database, "prod_database": s.prod_database,
-        "integration": s.integration_name, "role_arn": snowflake_aws_role_arn(s, aws_account_id),
-        "bucket": s.bucket, "data_prefix": s.data_prefix,
-        "dev_user": s.dev_user, "prod_user": s.prod_user,
-        "dev_public_key": keys["dev"], "prod_public_key": keys["prod"],
+        "dev_role": s.dev_role,
+        "prod_role": s.prod_role,
+        "reader_role": s.reader_role,
+        "warehouse": s.snowflake_warehouse,
+        "monitor": s.resource_monitor,
+        "credit_quota": s.credit_quota,
+        "dev_database": s.dev_database,
+        "prod_database": s.prod_database,
+        "integration": s.integration_name,
+        "role_arn": snowflake_aws_role_arn(s, aws_account_id),
+        "bucket": s.bucket,
+        "data_prefix": s.data_prefix,
+        "dev_user": s.dev_user,
+        "prod_user": s.prod_user,
+        "dev_public_key": keys["dev"],
+        "prod_public_key": keys["prod"],
     }
 
 
@@ -105,10 +119,14 @@ def check_integration(described: dict[str, str], settings: Settings, role_arn: s
     """Fail with the fix when the integration (DESC INTEGRATION's properties) does not point at this
     pipeline's role and data prefix: the administrator re-runs sql/00_account_setup.sql."""
     location = f"s3://{settings.bucket}/{settings.data_prefix}"
-    allowed = [x.strip() for x in str(described.get("STORAGE_ALLOWED_LOCATIONS", "")).strip("[]").split(",") if x.strip()]
+    allowed = [
+        x.strip() for x in str(described.get("STORAGE_ALLOWED_LOCATIONS", "")).strip("[]").split(",") if x.strip()
+    ]
     problems = []
     if described.get("STORAGE_AWS_ROLE_ARN") != role_arn:
-        problems.append(f"its STORAGE_AWS_ROLE_ARN is {described.get('STORAGE_AWS_ROLE_ARN')!r}, the pipeline's role is {role_arn!r}")
+        problems.append(
+            f"its STORAGE_AWS_ROLE_ARN is {described.get('STORAGE_AWS_ROLE_ARN')!r}, the pipeline's role is {role_arn!r}"
+        )
     if not any(location.startswith(a.rstrip("/") + "/") or location == a for a in allowed):
         problems.append(f"its STORAGE_ALLOWED_LOCATIONS {allowed} do not include {location}")
     if problems:

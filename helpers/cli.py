@@ -1,14 +1,14 @@
 """`python -m helpers ...`: the pipeline's command line.
 
-  run       [--source-url URL] [--target dev|prod] [--force]   the whole pipeline, then a summary
-  summary   [--target dev|prod]                       what MART holds now, checked (read-only)
-  sql       "SELECT ..." [--target dev|prod]          a query's result as CSV
-  teardown  [--yes] [--json]                          delete everything the pipeline created
-  plan      [--target dev|prod] [--teardown] [--json]  what a run (or teardown) would do; read-only
-  account   setup | teardown [--execute] [--aws-account-id ID]   the administrator's Snowflake account setup
-  smoke     [--source-url URL]                        plan, dev, prod, validation, teardown, audit: one evidence report
-  local     up | down | status [--json]               the local cloud (moto + fakesnow)
-  notebooks [--update-committed]                      execute the walkthrough notebooks in order
+run       [--source-url URL] [--target dev|prod] [--force]   the whole pipeline, then a summary
+summary   [--target dev|prod]                       what MART holds now, checked (read-only)
+sql       "SELECT ..." [--target dev|prod]          a query's result as CSV
+teardown  [--yes] [--json]                          delete everything the pipeline created
+plan      [--target dev|prod] [--teardown] [--json]  what a run (or teardown) would do; read-only
+account   setup | teardown [--execute] [--aws-account-id ID]   the administrator's Snowflake account setup
+smoke     [--source-url URL]                        plan, dev, prod, validation, teardown, audit: one evidence report
+local     up | down | status [--json]               the local cloud (moto + fakesnow)
+notebooks [--update-committed]                      execute the walkthrough notebooks in order
 """
 
 from __future__ import annotations
@@ -23,10 +23,15 @@ from rich.table import Table
 from helpers.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-local_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The local cloud: moto + fakesnow on loopback.")
+local_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="The local cloud: moto + fakesnow on loopback."
+)
 app.add_typer(local_app, name="local")
-account_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                          help="The Snowflake account setup an administrator runs once (sql/00, sql/99).")
+account_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="The Snowflake account setup an administrator runs once (sql/00, sql/99).",
+)
 app.add_typer(account_app, name="account")
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -37,7 +42,10 @@ def _settings() -> Settings:
 
 @app.command()
 def run(
-    source_url: str = typer.Option(None, help="https:// or s3:// URL of the countries JSON (locally also http:// and file://, which is uploaded to s3://<bucket>/incoming/ for the Glue job); default: the fixture locally, GitHub in cloud mode"),
+    source_url: str = typer.Option(
+        None,
+        help="https:// or s3:// URL of the countries JSON (locally also http:// and file://, which is uploaded to s3://<bucket>/incoming/ for the Glue job); default: the fixture locally, GitHub in cloud mode",
+    ),
     target: str = typer.Option("dev", help="dbt target: dev or prod"),
     force: bool = typer.Option(False, "--force", help="reload and rebuild even if the source is unchanged"),
 ) -> None:
@@ -83,8 +91,9 @@ def summary(target: str = typer.Option("dev", help="dbt target: dev or prod")) -
     settings = _settings()
     checks = validation.validate(settings, target)
     if not checks.rows_per_continent:
-        console.print(f"{settings.database(target)} has no published MART yet: run `python -m helpers run`",
-                      markup=False)
+        console.print(
+            f"{settings.database(target)} has no published MART yet: run `python -m helpers run`", markup=False
+        )
         raise typer.Exit(1)
     _print_continents(checks.database, checks.rows_per_continent)
     failed = [c for c in checks.checks if not c.ok]
@@ -133,8 +142,11 @@ def teardown(
         listing = "\n".join(f"  - {item}" for item in what_teardown_deletes(settings))
         console.print(f"teardown will delete, in {settings.mode} mode:\n{listing}", markup=False)
         if not sys.stdin.isatty():
-            console.print("REFUSED: no terminal to confirm on; run again with --yes to delete the above.",
-                          style="bold red", markup=False)
+            console.print(
+                "REFUSED: no terminal to confirm on; run again with --yes to delete the above.",
+                style="bold red",
+                markup=False,
+            )
             raise typer.Exit(2)
         if not typer.confirm("Delete all of this?", default=False):
             console.print("nothing was deleted", markup=False)
@@ -162,7 +174,9 @@ def plan(
     s3_gb_month_usd: float = typer.Option(None, help="price per GB-month (PIPELINE_PRICE_S3_GB_MONTH_USD)"),
     snowflake_credit_usd: float = typer.Option(None, help="price per credit (PIPELINE_PRICE_SNOWFLAKE_CREDIT_USD)"),
     glue_seconds: float = typer.Option(None, help="estimated Glue run time (PIPELINE_ESTIMATE_GLUE_SECONDS)"),
-    warehouse_seconds: float = typer.Option(None, help="estimated warehouse time (PIPELINE_ESTIMATE_WAREHOUSE_SECONDS)"),
+    warehouse_seconds: float = typer.Option(
+        None, help="estimated warehouse time (PIPELINE_ESTIMATE_WAREHOUSE_SECONDS)"
+    ),
 ) -> None:
     """Show what exists, what a run would create or change (with diffs), every statement it would
     send and its estimated cost, without changing anything (only Get/List/Describe and SHOW/DESC)."""
@@ -170,12 +184,15 @@ def plan(
 
     try:
         prices = planning.Prices.from_env(
-            glue_dpu_hour_usd=glue_dpu_hour_usd, s3_gb_month_usd=s3_gb_month_usd,
-            snowflake_credit_usd=snowflake_credit_usd, glue_run_seconds=glue_seconds,
+            glue_dpu_hour_usd=glue_dpu_hour_usd,
+            s3_gb_month_usd=s3_gb_month_usd,
+            snowflake_credit_usd=snowflake_credit_usd,
+            glue_run_seconds=glue_seconds,
             warehouse_seconds=warehouse_seconds,
         )
-        result = planning.build_plan(_settings(), target, with_teardown=with_teardown, prices=prices,
-                                     source_url=source_url)
+        result = planning.build_plan(
+            _settings(), target, with_teardown=with_teardown, prices=prices, source_url=source_url
+        )
     except (planning.PlanFailed, ValueError, RuntimeError) as e:
         console.print(f"FAILED: {e}", style="bold red", markup=False)
         raise typer.Exit(1) from None
@@ -229,8 +246,11 @@ def notebooks(
         committed = {p.name for p in (nbs.PROJECT_ROOT / "screenshots").glob("*.png")}
         produced = {p.name for p in figures.SCREENSHOTS_DIR.glob("*.png")}
         if not screenshots.find_browser():
-            console.print(f"SKIPPED browser captures {sorted(screenshots.BROWSER_CAPTURES)}: no Chromium installed "
-                          "(apt-get install chromium)", markup=False)
+            console.print(
+                f"SKIPPED browser captures {sorted(screenshots.BROWSER_CAPTURES)}: no Chromium installed "
+                "(apt-get install chromium)",
+                markup=False,
+            )
             committed -= screenshots.BROWSER_CAPTURES
         if not committed or committed - produced:
             console.print(f"FAILED: the run did not produce {sorted(committed - produced)}", style="bold red")
@@ -252,14 +272,19 @@ def smoke(
     settings = _settings()
     if settings.mode == "cloud" and not keep and not yes:
         if not sys.stdin.isatty():
-            console.print("REFUSED: the smoke test ends with a teardown; no terminal to confirm on: run again with "
-                          "--yes (or --keep to leave everything in place).", style="bold red", markup=False)
+            console.print(
+                "REFUSED: the smoke test ends with a teardown; no terminal to confirm on: run again with "
+                "--yes (or --keep to leave everything in place).",
+                style="bold red",
+                markup=False,
+            )
             raise typer.Exit(2)
         if not typer.confirm("The smoke test ends by deleting everything the pipeline made. Go on?", default=False):
             raise typer.Exit(1)
     try:
-        report = smoke_test.smoke(settings, source_url=source_url, keep=keep,
-                                  echo=lambda m: console.print(m, markup=False))
+        report = smoke_test.smoke(
+            settings, source_url=source_url, keep=keep, echo=lambda m: console.print(m, markup=False)
+        )
     except ConfigurationError as e:
         console.print(f"FAILED: {e}", style="bold red", markup=False)
         raise typer.Exit(1) from None

@@ -118,10 +118,14 @@ def run_dbt(
     cmd = [
         *dbt_command(),
         *args,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target", target,
-        "--target-path", str(target_path),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        target,
+        "--target-path",
+        str(target_path),
     ]
     if dbt_vars:
         cmd += ["--vars", json.dumps(dbt_vars)]
@@ -138,7 +142,12 @@ def run_dbt(
     tail: list[str] = []
     started_at = time.time()  # run_results.json older than this is an earlier invocation's
     proc = subprocess.Popen(  # noqa: S603
-        cmd, cwd=DBT_PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cmd,
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         pass_fds=keep_fds,
     )
     timed_out = threading.Event()
@@ -215,12 +224,13 @@ def build(
         )
         hint = (
             "the warehouse could not be reached during the build; once it is up again, run again"
-            if unreachable else
-            "the failed build is kept in the _BUILD schemas to inspect; fix the source (or the model) and run again"
+            if unreachable
+            else "the failed build is kept in the _BUILD schemas to inspect; fix the source (or the model) and run again"
         )
         kept = (
             f"\nNothing was published: {', '.join(LAYERS)} still hold the last good run. hint: {hint}."
-            if schema_suffix else ""
+            if schema_suffix
+            else ""
         )
         raise DbtFailed(
             f"dbt build --target {target} failed {where} ({len(failures)} failing nodes):\n"

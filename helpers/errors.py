@@ -21,12 +21,14 @@ class ServiceUnavailable(RuntimeError):
 
 
 CONNECT_ERRORS = (
-    "Could not connect to Snowflake backend", "Connection refused", "Failed to establish a new connection",
+    "Could not connect to Snowflake backend",
+    "Connection refused",
+    "Failed to establish a new connection",
 )
 
 
 def unreachable(e: BaseException) -> str | None:
-    """"AWS" or "Snowflake" if `e` says that service could not be reached, else None."""
+    """ "AWS" or "Snowflake" if `e` says that service could not be reached, else None."""
     import botocore.exceptions
     import snowflake.connector.errors
 
@@ -58,14 +60,17 @@ def service_unavailable(
     if published and len(published) < len(LAYERS):
         new = ", ".join(published)
         old = ", ".join(layer for layer in LAYERS if layer not in published)
-        left = (f"the publish was interrupted: {db}'s {new} hold the new build (tested and checked), "
-                f"{old} the last good run's - each layer wholly one or the other; running again finishes it")
+        left = (
+            f"the publish was interrupted: {db}'s {new} hold the new build (tested and checked), "
+            f"{old} the last good run's - each layer wholly one or the other; running again finishes it"
+        )
     elif published:
-        left = (f"the new build (tested and checked) was published to {db}, but the run could not finish "
-                "(validation of the published tables or the LOAD_STATE record); running again rebuilds it")
+        left = (
+            f"the new build (tested and checked) was published to {db}, but the run could not finish "
+            "(validation of the published tables or the LOAD_STATE record); running again rebuilds it"
+        )
     else:
-        left = (f"nothing users query was changed: {db}'s RAW, TRANSFORM and MART are as the last good "
-                "run left them")
+        left = f"nothing users query was changed: {db}'s RAW, TRANSFORM and MART are as the last good run left them"
     return ServiceUnavailable(
         f"{service} ({_endpoint(s, service)}) could not be reached during the {step} step: {type(e).__name__}: {e}\n"
         f"{left}.\nhint: check that {service} is up (locally: python -m helpers local status; "
@@ -74,16 +79,15 @@ def service_unavailable(
     )
 
 
-def ingest_failure_message(
-    e: glue_job.GlueJobFailed, landed: dict[str, Any] | None, s: Settings, target: str
-) -> str:
+def ingest_failure_message(e: glue_job.GlueJobFailed, landed: dict[str, Any] | None, s: Settings, target: str) -> str:
     """The cause (the job's own ERROR line, which ends with a hint), what was kept, where the log is."""
     failure = (e.run.failure if e.run else None) or {}
     if not failure.get("error"):
         return str(e)  # no word from the job itself (it crashed, timed out, never started)
     kept = (
         f"s3://{s.bucket}/{s.data_key} is still version {landed['version_id']} (run {landed['run_id']})"
-        if landed else "no file was landed"
+        if landed
+        else "no file was landed"
     )
     assert e.run is not None
     settings_hint = "".join(

@@ -37,8 +37,17 @@ def save(fig: Figure, name: str, directory: Path = SCREENSHOTS_DIR) -> Path:
 
 
 def _box(ax: Any, x: float, y: float, w: float, h: float, text: str, color: str) -> None:
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                linewidth=1.5, edgecolor=color, facecolor=color + "22"))
+    ax.add_patch(
+        FancyBboxPatch(
+            (x, y),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.08",
+            linewidth=1.5,
+            edgecolor=color,
+            facecolor=color + "22",
+        )
+    )
     ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9, wrap=True)
 
 
@@ -117,17 +126,29 @@ def lineage_graph(manifest_path: Path) -> Figure:
     ax.set_xlim(-1.4, 3 * max(layers) + 1.6)
     tallest = max(len(m) for m in layers.values())
     ax.set_ylim(-tallest / 2, tallest / 2)
+
     def half_width(uid: str) -> float:  # roughly where a label's box ends, in data units
         return 0.045 * max(len(line) for line in graph.nodes[uid]["label"].splitlines()) + 0.1
 
     for parent, child in graph.edges:
         (x1, y1), (x2, y2) = pos[parent], pos[child]
-        ax.annotate("", xy=(x2 - half_width(child), y2), xytext=(x1 + half_width(parent), y1),
-                    arrowprops={"arrowstyle": "-|>", "color": GREY, "lw": 1.1})
+        ax.annotate(
+            "",
+            xy=(x2 - half_width(child), y2),
+            xytext=(x1 + half_width(parent), y1),
+            arrowprops={"arrowstyle": "-|>", "color": GREY, "lw": 1.1},
+        )
     for uid, (x, y) in pos.items():
         color = [GREY, SNOW_BLUE, DBT_ORANGE, "#10B981"][graph.nodes[uid]["layer"]]
-        ax.text(x, y, graph.nodes[uid]["label"], ha="center", va="center", fontsize=8,
-                bbox={"boxstyle": "round,pad=0.4", "fc": color + "33", "ec": color})
+        ax.text(
+            x,
+            y,
+            graph.nodes[uid]["label"],
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox={"boxstyle": "round,pad=0.4", "fc": color + "33", "ec": color},
+        )
     ax.set_title("dbt lineage (from manifest.json): source → RAW → TRANSFORM → MART", loc="left")
     return fig
 
@@ -141,8 +162,16 @@ def policy_figure(title: str, documents: dict[str, dict[str, Any]]) -> Figure:
         ax.axis("off")
         text = json.dumps(doc, indent=2)
         lines = [textwrap.shorten(line, 78, placeholder=" …") if len(line) > 78 else line for line in text.splitlines()]
-        ax.text(0.0, 1.0, "\n".join(lines), family="DejaVu Sans Mono", fontsize=7.2, va="top", ha="left",
-                transform=ax.transAxes)
+        ax.text(
+            0.0,
+            1.0,
+            "\n".join(lines),
+            family="DejaVu Sans Mono",
+            fontsize=7.2,
+            va="top",
+            ha="left",
+            transform=ax.transAxes,
+        )
         ax.set_title(name, loc="left", fontsize=10, weight="bold")
     fig.suptitle(title, x=0.01, ha="left", fontsize=12)
     return fig

@@ -313,8 +313,13 @@ def run_job(
         )
         failed = None
         if e.run is not None:
-            failed = JobRun(e.run_id or "", e.run["JobRunState"], round(time.monotonic() - started, 2),
-                            e.run.get("ErrorMessage"), role_refusals=refusals)
+            failed = JobRun(
+                e.run_id or "",
+                e.run["JobRunState"],
+                round(time.monotonic() - started, 2),
+                e.run.get("ErrorMessage"),
+                role_refusals=refusals,
+            )
         raise GlueJobFailed(hint, run=failed) from e
 
     result = JobRun(
@@ -338,10 +343,13 @@ def run_job(
         raise GlueJobFailed(
             f"Glue job {name} run {run_id} succeeded but no ingest_summary line reached "
             f"{OUTPUT_LOG_GROUP}/{run_id} within {summary_wait_s:.0f}s of reading its log"
-            + ("" if result.output or result.errors else
-               ". Neither of its log streams exists: Glue writes a run's logs with the job role's "
-               "credentials, so check that the role allows logs:CreateLogStream and logs:PutLogEvents on "
-               "/aws-glue/python-jobs/* (helpers/iam.py glue_role_policy)"),
+            + (
+                ""
+                if result.output or result.errors
+                else ". Neither of its log streams exists: Glue writes a run's logs with the job role's "
+                "credentials, so check that the role allows logs:CreateLogStream and logs:PutLogEvents on "
+                "/aws-glue/python-jobs/* (helpers/iam.py glue_role_policy)"
+            ),
             run=result,
         )
     return result

@@ -36,9 +36,7 @@ class Names:
 def glue_trust_policy() -> dict[str, Any]:
     return {
         "Version": POLICY_VERSION,
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     }
 
 
@@ -226,10 +224,16 @@ def ensure_pipeline_roles(iam: Any, names: Names, glue_role: str, snowflake_role
 # (the three list calls are teardown's audit, which lists from the services themselves).
 
 GLUE_LOG_GROUPS = ("/aws-glue/python-jobs/output", "/aws-glue/python-jobs/error")  # = helpers.glue_job's
-STAR_ONLY_ACTIONS = frozenset({
-    "sts:GetCallerIdentity", "s3:ListAllMyBuckets", "iam:ListRoles", "iam:ListPolicies", "glue:GetJobs",
-    "logs:DescribeLogGroups",  # `python -m helpers plan`: which of the shared Glue log groups exist
-})
+STAR_ONLY_ACTIONS = frozenset(
+    {
+        "sts:GetCallerIdentity",
+        "s3:ListAllMyBuckets",
+        "iam:ListRoles",
+        "iam:ListPolicies",
+        "glue:GetJobs",
+        "logs:DescribeLogGroups",  # `python -m helpers plan`: which of the shared Glue log groups exist
+    }
+)
 # A managed policy document may hold at most 6,144 characters, whitespace not counted:
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
 MANAGED_POLICY_MAX_CHARS = 6144
@@ -269,7 +273,11 @@ def operator_policy(n: Names, glue_role: str, snowflake_role: str, glue_job: str
                 "Sid": "TeardownAuditAndPlanLists",
                 "Effect": "Allow",
                 "Action": [
-                    "glue:GetJobs", "iam:ListPolicies", "iam:ListRoles", "logs:DescribeLogGroups", "s3:ListAllMyBuckets",
+                    "glue:GetJobs",
+                    "iam:ListPolicies",
+                    "iam:ListRoles",
+                    "logs:DescribeLogGroups",
+                    "s3:ListAllMyBuckets",
                 ],
                 "Resource": "*",  # no resource types (see the comment above operator_policy)
             },
@@ -357,8 +365,7 @@ def operator_policy(n: Names, glue_role: str, snowflake_role: str, glue_job: str
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
                 "Resource": [
-                    f"arn:aws:s3:::{bucket}/{p}*"
-                    for p in sorted({n.scripts_prefix, n.incoming_prefix, n.data_prefix})
+                    f"arn:aws:s3:::{bucket}/{p}*" for p in sorted({n.scripts_prefix, n.incoming_prefix, n.data_prefix})
                 ],
             },
             {
@@ -444,7 +451,12 @@ def github_oidc_trust_policy(account_id: str, repository: str, branch: str) -> d
 
 
 def github_deploy_role(
-    n: Names, glue_role: str, snowflake_role: str, glue_job: str, repository: str, branch: str,
+    n: Names,
+    glue_role: str,
+    snowflake_role: str,
+    glue_job: str,
+    repository: str,
+    branch: str,
     role_name: str = DEFAULT_DEPLOY_ROLE,
 ) -> dict[str, Any]:
     """The deploy role's documents (trust + the operator policy) and the AWS CLI commands an

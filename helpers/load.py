@@ -40,7 +40,9 @@ def load(conn: Any, database: str, suffix: str = BUILD_SUFFIX) -> LoadResult:
     """Fresh build schemas, the copy table, and the COPY (the file's last statement)."""
     results = [warehouse.execute(conn, statement) for statement in load_statements(database, suffix)]
     copy = results[-1]
-    files = [
-        {k.lower(): v for k, v in row.items()} for row in copy.as_dicts()
-    ] if "file" in [c.lower() for c in copy.columns] else []
+    files = (
+        [{k.lower(): v for k, v in row.items()} for row in copy.as_dicts()]
+        if "file" in [c.lower() for c in copy.columns]
+        else []
+    )
     return LoadResult(statements=[r.sql for r in results], files=files)

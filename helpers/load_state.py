@@ -52,8 +52,13 @@ class LoadState(pydantic.BaseModel):
 
 
 COLUMN_TYPES = {
-    name: ("NUMBER" if name in ("received", "loaded", "quarantined") else
-           "TIMESTAMP_TZ" if name == "published_at" else "VARCHAR")
+    name: (
+        "NUMBER"
+        if name in ("received", "loaded", "quarantined")
+        else "TIMESTAMP_TZ"
+        if name == "published_at"
+        else "VARCHAR"
+    )
     for name in LoadState.model_fields
 }
 
@@ -93,8 +98,10 @@ def read(conn: Any, database: str, note: Callable[[str], None] | None = None) ->
         return LoadState.model_validate(row)
     except pydantic.ValidationError as e:
         if note:
-            note(f"    {table(database)} could not be read ({e.error_count()} problem(s): "
-                 f"{e.errors()[0]['loc']} {e.errors()[0]['msg']}); treated as no last load, so this run reloads")
+            note(
+                f"    {table(database)} could not be read ({e.error_count()} problem(s): "
+                f"{e.errors()[0]['loc']} {e.errors()[0]['msg']}); treated as no last load, so this run reloads"
+            )
         return None
 
 

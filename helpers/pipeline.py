@@ -41,8 +41,9 @@ from helpers.settings import PROJECT_ROOT, Settings
 
 GLUE_SCRIPT = PROJECT_ROOT / "glue" / "countries_ingest.py"
 SQL_DIR = warehouse.SQL_DIR
-STALE_HINT = ("\nhint: the published tables no longer match the last load (changed by hand?); "
-              "re-run with --force to rebuild them")
+STALE_HINT = (
+    "\nhint: the published tables no longer match the last load (changed by hand?); re-run with --force to rebuild them"
+)
 
 
 def glue_job_definition(s: Settings, role_arn: str) -> dict[str, Any]:
@@ -75,7 +76,12 @@ class Pipeline:
         with self._ctx(ctx) as c:
             account_id = c.aws("sts").get_caller_identity()["Account"]
         return iam.Names(
-            s.bucket, s.data_prefix, s.scripts_prefix, s.quarantine_prefix, s.aws_region, account_id,
+            s.bucket,
+            s.data_prefix,
+            s.scripts_prefix,
+            s.quarantine_prefix,
+            s.aws_region,
+            account_id,
             incoming_prefix=s.incoming_prefix,
         )
 
@@ -160,7 +166,7 @@ class Pipeline:
         arguments.update(extra_arguments or {})
         with self._ctx(ctx) as c:
             return glue_job.run_job(
-                c.aws("glue"), c.aws("logs"), s.glue_job_name, arguments, timeout_s=timeout_s, echo=c.echo,
+                c.aws("glue"), c.aws("logs"), s.glue_job_name, arguments, timeout_s=timeout_s, echo=c.echo
             )
 
     def sql_context(self, target: str, roles: iam.PipelineRoles | None = None) -> dict[str, Any]:
@@ -229,11 +235,15 @@ class Pipeline:
         db = s.database(target)
         with self._ctx(ctx) as c:
             result = dbt.build(
-                s, target, run_id, on_line=lambda line: c.echo(f"    {line}"),
+                s,
+                target,
+                run_id,
+                on_line=lambda line: c.echo(f"    {line}"),
                 keep_fds=(c.lock_fd,) if c.lock_fd is not None else (),
             )
-            checks = validation.validate(s, target, expected_records=expected_records,
-                                         schema_suffix=dbt.BUILD_SUFFIX, conn=c.warehouse(target))
+            checks = validation.validate(
+                s, target, expected_records=expected_records, schema_suffix=dbt.BUILD_SUFFIX, conn=c.warehouse(target)
+            )
             if not checks.ok:
                 raise validation.ValidationFailed(
                     checks.describe_failures()
@@ -243,7 +253,7 @@ class Pipeline:
             conn = c.warehouse(target)
             state_table.forget(conn, db)  # until it is written again, this target's last load is unknown
             self.published_statements = publish.publish(
-                conn, db, s.reader_role, on_statement=lambda sql: c.published.extend(publish.swapped_layers([sql])),
+                conn, db, s.reader_role, on_statement=lambda sql: c.published.extend(publish.swapped_layers([sql]))
             )
             c.echo(f"    published {', '.join(c.published)} (schema swaps: {len(c.published)})")
         return result
@@ -259,8 +269,9 @@ class Pipeline:
     ) -> None:
         """Replace the target's one-row LOAD_STATE (after a successful publish and validation)."""
         with self._ctx(ctx) as c:
-            state_table.write(c.warehouse(target), self.settings.database(target),
-                              state_table.LoadState.model_validate(state))
+            state_table.write(
+                c.warehouse(target), self.settings.database(target), state_table.LoadState.model_validate(state)
+            )
 
     def write_report(self, report: RunReport, latest: bool = True) -> None:
         """`runs/<run_id>.json` always; `run_report.json` (the latest run) unless `latest=False`."""
@@ -271,10 +282,14 @@ class Pipeline:
         """The whole pipeline under the run lock. `force=True` reloads even an unchanged source."""
         s = self.settings
         s.require_complete()  # every missing or refused setting named at once, before anything is created
-        report = self.last_report = RunReport.start(target, s.check_source_url(source_url or s.resolved_source_url), force)
+        report = self.last_report = RunReport.start(
+            target, s.check_source_url(source_url or s.resolved_source_url), force
+        )
         with contextlib.ExitStack() as held:  # released in reverse: the sessions, then the lock
             try:
-                fd = held.enter_context(run_lock.acquire(s.artifacts_dir, report.run_id, target, s.run_lock_wait_seconds))
+                fd = held.enter_context(
+                    run_lock.acquire(s.artifacts_dir, report.run_id, target, s.run_lock_wait_seconds)
+                )
             except run_lock.RunLocked as e:
                 report.fail(e)
                 self.write_report(report, latest=False)  # run_report.json belongs to the run in progress
@@ -309,8 +324,11 @@ class Pipeline:
             stage = self.setup_stage(target, ctx)
             state = self.load_state(target, ctx)
             report.record_snowflake(s, target, integration, stage, state)
-        current = {"source_sha256": summary["source_sha256"], "ingest_script_sha256": script_sha256,
-                   "dbt_project_sha256": dbt.project_fingerprint()}
+        current = {
+            "source_sha256": summary["source_sha256"],
+            "ingest_script_sha256": script_sha256,
+            "dbt_project_sha256": dbt.project_fingerprint(),
+        }
         unchanged = not force and state_table.unchanged(state, current)
         with timed("load"):
             if unchanged:
@@ -322,8 +340,10 @@ class Pipeline:
             if unchanged:
                 assert state is not None
                 report.dbt = Dbt(skipped=UNCHANGED, tables_built_by_run=state["run_id"])
-                ctx.echo(f"    {UNCHANGED}: {s.database(target)} already holds it (run {state['run_id']}); "
-                         "no COPY, no dbt build (force=True / --force reloads)")
+                ctx.echo(
+                    f"    {UNCHANGED}: {s.database(target)} already holds it (run {state['run_id']}); "
+                    "no COPY, no dbt build (force=True / --force reloads)"
+                )
             else:
                 try:
                     result = self.transform(target, report.run_id, expected_records=summary["loaded"], ctx=ctx)
@@ -341,8 +361,7 @@ class Pipeline:
 
     # -- parts of steps ------------------------------------------------------------------------
     def _land(
-        self, ctx: RunContext, report: RunReport, roles: iam.PipelineRoles, target: str, script_sha256: str,
-        force: bool,
+        self, ctx: RunContext, report: RunReport, roles: iam.PipelineRoles, target: str, script_sha256: str, force: bool
     ) -> dict[str, Any]:
         """The glue step: the job deployed, then this run's source landed by it (or found unchanged);
         returns the job's summary. A failed job run raises GlueJobFailed saying what was kept."""

@@ -45,9 +45,19 @@ FIXTURE = PROJECT_ROOT / "helpers" / "fixtures" / "countries_sample.json"
 DBT_MODELS_DIR = PROJECT_ROOT / "dbt_project" / "models"
 SCHEMAS = ("LANDING", *publish.LAYERS, *(f"{layer}{publish.BUILD_SUFFIX}" for layer in publish.LAYERS), STATE_SCHEMA)
 STAGE, FILE_FORMAT = "COUNTRIES_STAGE", "COUNTRIES_JSON_FORMAT"
-GONE = {"NoSuchEntity", "NoSuchBucket", "NoSuchKey", "NotFound", "404", "EntityNotFoundException",
-        "ResourceNotFoundException", "NoSuchPublicAccessBlockConfiguration", "NoSuchTagSet",
-        "ServerSideEncryptionConfigurationNotFoundError", "NoSuchBucketPolicy"}
+GONE = {
+    "NoSuchEntity",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "NotFound",
+    "404",
+    "EntityNotFoundException",
+    "ResourceNotFoundException",
+    "NoSuchPublicAccessBlockConfiguration",
+    "NoSuchTagSet",
+    "ServerSideEncryptionConfigurationNotFoundError",
+    "NoSuchBucketPolicy",
+}
 
 # -- prices -------------------------------------------------------------------------------------
 GLUE_DPU_HOUR_USD = 0.44  # Python shell, per DPU-hour (https://aws.amazon.com/glue/pricing/)
@@ -56,7 +66,9 @@ GLUE_MAX_CAPACITY = 0.0625  # DPU: glue_job.job_definition's MaxCapacity
 S3_GB_MONTH_USD = 0.023  # S3 Standard, first 50 TB/month, us-east-1 (https://aws.amazon.com/s3/pricing/)
 SNOWFLAKE_CREDIT_USD = 3.00  # depends on edition and region: set PIPELINE_PRICE_SNOWFLAKE_CREDIT_USD
 SNOWFLAKE_CREDITS_PER_HOUR = 1.0  # X-Small (https://docs.snowflake.com/en/user-guide/warehouses-overview)
-SNOWFLAKE_MIN_BILLED_SECONDS = 60  # per start or resume (https://docs.snowflake.com/en/user-guide/cost-understanding-compute)
+SNOWFLAKE_MIN_BILLED_SECONDS = (
+    60  # per start or resume (https://docs.snowflake.com/en/user-guide/cost-understanding-compute)
+)
 GLUE_RUN_SECONDS = 60.0  # estimated: the fixture lands in seconds; a 100 MB source takes longer
 WAREHOUSE_SECONDS = 120.0  # estimated: COPY + dbt build + tests + publish + validation
 ENV = {
@@ -109,15 +121,24 @@ def estimate_cost(prices: Prices, source_bytes: int, source_of_size: str = "") -
     return {
         "prices": asdict(prices),
         "lines": [
-            {"item": "Glue Python shell run", "usd": glue_usd,
-             "how": f"{GLUE_MAX_CAPACITY} DPU x {glue_billed:g} s billed (estimated {prices.glue_run_seconds:g} s, "
-                    f"minimum {GLUE_MIN_BILLED_SECONDS} s) / 3600 x ${prices.glue_dpu_hour_usd}/DPU-hour"},
-            {"item": "S3 storage of one landed version, per month", "usd": s3_usd,
-             "how": f"{source_bytes} bytes ({source_of_size}) = {gb:.9f} GB x ${prices.s3_gb_month_usd}/GB-month"},
-            {"item": "Snowflake X-Small warehouse", "usd": sf_usd,
-             "how": f"{wh_billed:g} s billed (estimated {prices.warehouse_seconds:g} s, minimum "
-                    f"{SNOWFLAKE_MIN_BILLED_SECONDS} s per resume) / 3600 x {prices.snowflake_credits_per_hour:g} "
-                    f"credit/hour = {credits:.6f} credits x ${prices.snowflake_credit_usd}/credit"},
+            {
+                "item": "Glue Python shell run",
+                "usd": glue_usd,
+                "how": f"{GLUE_MAX_CAPACITY} DPU x {glue_billed:g} s billed (estimated {prices.glue_run_seconds:g} s, "
+                f"minimum {GLUE_MIN_BILLED_SECONDS} s) / 3600 x ${prices.glue_dpu_hour_usd}/DPU-hour",
+            },
+            {
+                "item": "S3 storage of one landed version, per month",
+                "usd": s3_usd,
+                "how": f"{source_bytes} bytes ({source_of_size}) = {gb:.9f} GB x ${prices.s3_gb_month_usd}/GB-month",
+            },
+            {
+                "item": "Snowflake X-Small warehouse",
+                "usd": sf_usd,
+                "how": f"{wh_billed:g} s billed (estimated {prices.warehouse_seconds:g} s, minimum "
+                f"{SNOWFLAKE_MIN_BILLED_SECONDS} s per resume) / 3600 x {prices.snowflake_credits_per_hour:g} "
+                f"credit/hour = {credits:.6f} credits x ${prices.snowflake_credit_usd}/credit",
+            },
         ],
         "total_usd": glue_usd + s3_usd + sf_usd,
         "sources": [
@@ -208,12 +229,15 @@ def _plan_iam(plan: Plan, s: Settings, names: iam.Names, integration: dict[str, 
     arns: dict[str, str] = {}
     if integration:  # what setup_integration writes once the integration exists
         sf_trust = iam.snowflake_trust_policy(
-            integration["STORAGE_AWS_IAM_USER_ARN"], integration["STORAGE_AWS_EXTERNAL_ID"])
+            integration["STORAGE_AWS_IAM_USER_ARN"], integration["STORAGE_AWS_EXTERNAL_ID"]
+        )
         sf_trust_note = "from DESC INTEGRATION"
     else:
         sf_trust = iam.snowflake_placeholder_trust_policy(account)
-        sf_trust_note = ("placeholder; replaced by Snowflake's principal and external id once the integration "
-                         "exists (known only after CREATE STORAGE INTEGRATION)")
+        sf_trust_note = (
+            "placeholder; replaced by Snowflake's principal and external id once the integration "
+            "exists (known only after CREATE STORAGE INTEGRATION)"
+        )
     roles = (
         (s.glue_role_name, iam.glue_trust_policy(), iam.glue_role_policy(names), "", True),
         (s.snowflake_role_name, sf_trust, iam.snowflake_role_policy(names), sf_trust_note, bool(integration)),
@@ -223,20 +247,37 @@ def _plan_iam(plan: Plan, s: Settings, names: iam.Names, integration: dict[str, 
         policy_arn = f"arn:aws:iam::{account}:policy/{policy_name}"
         got = _get(client.get_policy, PolicyArn=policy_arn)
         if got is None:
-            plan.add("iam", f"iam policy {policy_name}", CREATE, "managed policy, version v1",
-                     json_diff(None, policy_doc, policy_name))
+            plan.add(
+                "iam",
+                f"iam policy {policy_name}",
+                CREATE,
+                "managed policy, version v1",
+                json_diff(None, policy_doc, policy_name),
+            )
         else:
             version = got["Policy"]["DefaultVersionId"]
-            deployed = _doc(client.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"])
+            deployed = _doc(
+                client.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
+            )
             diff = json_diff(deployed, policy_doc, policy_name)
-            plan.add("iam", f"iam policy {policy_name}", CHANGE if diff else EXISTS,
-                     f"default version {version}" + ("; a new default version would be created" if diff else ""),
-                     diff, deployed)
+            plan.add(
+                "iam",
+                f"iam policy {policy_name}",
+                CHANGE if diff else EXISTS,
+                f"default version {version}" + ("; a new default version would be created" if diff else ""),
+                diff,
+                deployed,
+            )
         got_role = _get(client.get_role, RoleName=role)
         arns[role] = got_role["Role"]["Arn"] if got_role else f"arn:aws:iam::{account}:role/{role}"
         if got_role is None:
-            plan.add("iam", f"iam role {role}", CREATE, f"trust policy: {note or 'glue.amazonaws.com'}; "
-                     f"attached: {policy_name}", json_diff(None, trust, f"{role}.trust"))
+            plan.add(
+                "iam",
+                f"iam role {role}",
+                CREATE,
+                f"trust policy: {note or 'glue.amazonaws.com'}; attached: {policy_name}",
+                json_diff(None, trust, f"{role}.trust"),
+            )
             continue
         deployed_trust = _doc(got_role["Role"]["AssumeRolePolicyDocument"])
         attached = [p["PolicyArn"] for p in client.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
@@ -248,18 +289,27 @@ def _plan_iam(plan: Plan, s: Settings, names: iam.Names, integration: dict[str, 
             changes.append("trust policy")
         if policy_arn not in attached:
             changes.append(f"attach {policy_name}")
-        plan.add("iam", f"iam role {role}", CHANGE if changes else EXISTS,
-                 f"attached: {', '.join(a.rsplit('/', 1)[-1] for a in attached) or 'none'}"
-                 + (f"; would: {', '.join(changes)}" if changes else ""), diff,
-                 {"trust": deployed_trust, "attached": attached})
+        plan.add(
+            "iam",
+            f"iam role {role}",
+            CHANGE if changes else EXISTS,
+            f"attached: {', '.join(a.rsplit('/', 1)[-1] for a in attached) or 'none'}"
+            + (f"; would: {', '.join(changes)}" if changes else ""),
+            diff,
+            {"trust": deployed_trust, "attached": attached},
+        )
     return arns
 
 
 WANTED_BUCKET = {
     "versioning": "Enabled",
     "encryption": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}],
-    "public_access_block": {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-                            "RestrictPublicBuckets": True},
+    "public_access_block": {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    },
     "tags": [{"Key": "project", "Value": "countries-pipeline"}],
 }
 
@@ -282,13 +332,19 @@ def _plan_s3(plan: Plan, s: Settings, source_url: str) -> dict[str, Any] | None:
     bucket = s.bucket
     exists = _get(s3.head_bucket, Bucket=bucket) is not None
     if not exists:
-        plan.add("s3", f"s3 bucket {bucket}", CREATE, f"in {s.aws_region}; then versioning, encryption, public "
-                 "access block and tags", json_diff(None, WANTED_BUCKET, f"{bucket}.settings"))
+        plan.add(
+            "s3",
+            f"s3 bucket {bucket}",
+            CREATE,
+            f"in {s.aws_region}; then versioning, encryption, public access block and tags",
+            json_diff(None, WANTED_BUCKET, f"{bucket}.settings"),
+        )
     else:
         current = bucket_settings(s3, bucket)
         diff = json_diff(current, WANTED_BUCKET, f"{bucket}.settings")
-        plan.add("s3", f"s3 bucket {bucket}", CHANGE if diff else EXISTS, "settings re-applied by every run", diff,
-                 current)
+        plan.add(
+            "s3", f"s3 bucket {bucket}", CHANGE if diff else EXISTS, "settings re-applied by every run", diff, current
+        )
     script_key = s.scripts_prefix + GLUE_SCRIPT.name
     digest = hashlib.sha256(GLUE_SCRIPT.read_bytes()).hexdigest()
     head = _get(s3.head_object, Bucket=bucket, Key=script_key) if exists else None
@@ -306,14 +362,26 @@ def _plan_s3(plan: Plan, s: Settings, source_url: str) -> dict[str, Any] | None:
         if path.is_file():
             key, _sha256 = storage.incoming_key(path, s.incoming_prefix)
             head_in = _get(s3.head_object, Bucket=bucket, Key=key) if exists else None
-            plan.add("s3", f"s3 object {bucket}/{key}", EXISTS if head_in else CREATE,
-                     f"the local source uploaded for the Glue job ({source_url})")
+            plan.add(
+                "s3",
+                f"s3 object {bucket}/{key}",
+                EXISTS if head_in else CREATE,
+                f"the local source uploaded for the Glue job ({source_url})",
+            )
     landed = _get(s3.head_object, Bucket=bucket, Key=s.data_key) if exists else None
-    plan.add("s3", f"s3 object {bucket}/{s.data_key}", REPLACE if landed else CREATE,
-             "the landed NDJSON; the Glue job writes a new version unless the source is unchanged"
-             + (f" (now version {landed.get('VersionId')}, {landed.get('ContentLength')} bytes)" if landed else ""))
-    plan.add("s3", f"s3 object {bucket}/{s.quarantine_prefix}*", CREATE,
-             "the run's quarantined records, only if there are any (quarantine/<run id>/...)")
+    plan.add(
+        "s3",
+        f"s3 object {bucket}/{s.data_key}",
+        REPLACE if landed else CREATE,
+        "the landed NDJSON; the Glue job writes a new version unless the source is unchanged"
+        + (f" (now version {landed.get('VersionId')}, {landed.get('ContentLength')} bytes)" if landed else ""),
+    )
+    plan.add(
+        "s3",
+        f"s3 object {bucket}/{s.quarantine_prefix}*",
+        CREATE,
+        "the run's quarantined records, only if there are any (quarantine/<run id>/...)",
+    )
     return landed
 
 
@@ -322,19 +390,36 @@ def _plan_glue(plan: Plan, s: Settings, role_arn: str) -> None:
     glue = s.aws_client("glue")
     got = _get(glue.get_job, JobName=s.glue_job_name)
     if got is None:
-        plan.add("glue", f"glue job {s.glue_job_name}", CREATE, "Python shell, 1/16 DPU",
-                 json_diff(None, definition, s.glue_job_name))
+        plan.add(
+            "glue",
+            f"glue job {s.glue_job_name}",
+            CREATE,
+            "Python shell, 1/16 DPU",
+            json_diff(None, definition, s.glue_job_name),
+        )
     else:
         current = {k: got["Job"].get(k) for k in definition}
         diff = json_diff(current, definition, s.glue_job_name)
-        plan.add("glue", f"glue job {s.glue_job_name}", CHANGE if diff else EXISTS,
-                 "UpdateJob with the wanted definition" if diff else "definition as wanted", diff, current)
+        plan.add(
+            "glue",
+            f"glue job {s.glue_job_name}",
+            CHANGE if diff else EXISTS,
+            "UpdateJob with the wanted definition" if diff else "definition as wanted",
+            diff,
+            current,
+        )
     logs = s.aws_client("logs")
-    groups = {g["logGroupName"] for g in teardown._pages(logs, "describe_log_groups", "logGroups",
-                                                        logGroupNamePrefix="/aws-glue/python-jobs/")}
+    groups = {
+        g["logGroupName"]
+        for g in teardown._pages(logs, "describe_log_groups", "logGroups", logGroupNamePrefix="/aws-glue/python-jobs/")
+    }
     for group in (glue_job.OUTPUT_LOG_GROUP, glue_job.ERROR_LOG_GROUP):
-        plan.add("glue", f"log group {group}", EXISTS if group in groups else CREATE,
-                 "shared by every Glue Python-shell job of the account; Glue creates it")
+        plan.add(
+            "glue",
+            f"log group {group}",
+            EXISTS if group in groups else CREATE,
+            "shared by every Glue Python-shell job of the account; Glue creates it",
+        )
         plan.add("glue", f"log stream {group}/*", CREATE, "one stream per job run, named by the run id")
 
 
@@ -343,8 +428,7 @@ def _integration(conn: Any, name: str) -> dict[str, str] | None:
     names = {str(r[0]).upper() for r in warehouse.execute(conn, "SHOW INTEGRATIONS").rows}
     if name.upper() not in names:
         return None
-    return {r["property"]: r["property_value"]
-            for r in warehouse.execute(conn, f"DESC INTEGRATION {name}").as_dicts()}
+    return {r["property"]: r["property_value"] for r in warehouse.execute(conn, f"DESC INTEGRATION {name}").as_dicts()}
 
 
 def _dbt_models() -> dict[str, list[str]]:
@@ -356,36 +440,58 @@ def _dbt_models() -> dict[str, list[str]]:
     return out
 
 
-def _plan_snowflake(plan: Plan, s: Settings, conn: Any, target: str, integration: dict[str, str] | None,
-                    sf_role_arn: str) -> None:
+def _plan_snowflake(
+    plan: Plan, s: Settings, conn: Any, target: str, integration: dict[str, str] | None, sf_role_arn: str
+) -> None:
     name = s.integration_name
     locations = f"s3://{s.bucket}/{s.data_prefix}"
     wanted = {"STORAGE_AWS_ROLE_ARN": sf_role_arn, "STORAGE_ALLOWED_LOCATIONS": locations, "ENABLED": "true"}
     if integration is None:
-        plan.add("snowflake", f"snowflake integration {name.upper()}", MISSING,
-                 f"the run fails without it: {ACCOUNT_SETUP_HINT}", json_diff(None, wanted, name))
+        plan.add(
+            "snowflake",
+            f"snowflake integration {name.upper()}",
+            MISSING,
+            f"the run fails without it: {ACCOUNT_SETUP_HINT}",
+            json_diff(None, wanted, name),
+        )
     else:
         current = {k: str(integration.get(k, "")) for k in wanted}
         diff = json_diff(current, wanted, name)
-        plan.add("snowflake", f"snowflake integration {name.upper()}", DIFFERS if diff else EXISTS,
-                 f"the run fails until {ACCOUNT_SETUP_HINT}" if diff else "role and locations as wanted", diff, current)
+        plan.add(
+            "snowflake",
+            f"snowflake integration {name.upper()}",
+            DIFFERS if diff else EXISTS,
+            f"the run fails until {ACCOUNT_SETUP_HINT}" if diff else "role and locations as wanted",
+            diff,
+            current,
+        )
     db = s.database(target).upper()
     databases = {str(r[1]).upper() for r in warehouse.execute(conn, "SHOW DATABASES").rows}
     have_db = db in databases
-    plan.add("snowflake", f"snowflake database {db}", EXISTS if have_db else MISSING,
-             f"target {target}, owned by role {s.role(target)}" + ("" if have_db else f": {ACCOUNT_SETUP_HINT}"))
+    plan.add(
+        "snowflake",
+        f"snowflake database {db}",
+        EXISTS if have_db else MISSING,
+        f"target {target}, owned by role {s.role(target)}" + ("" if have_db else f": {ACCOUNT_SETUP_HINT}"),
+    )
     schemas: set[str] = set()
     tables: set[str] = set()
     stages: set[str] = set()
     formats: set[str] = set()
     if have_db:  # SHOW ... IN DATABASE of a missing database is an error on Snowflake
         schemas = {str(r["name"]).upper() for r in warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {db}").as_dicts()}
-        tables = {f"{str(r['schema_name']).upper()}.{str(r['name']).upper()}"
-                  for r in warehouse.execute(conn, f"SHOW TABLES IN DATABASE {db}").as_dicts()}
-        stages = {f"{str(r['schema_name']).upper()}.{str(r['name']).upper()}"
-                  for r in warehouse.execute(conn, f"SHOW STAGES IN DATABASE {db}").as_dicts()}
-        formats = {f"{str(r['schema_name']).upper()}.{str(r['name']).upper()}"
-                   for r in warehouse.execute(conn, f"SHOW FILE FORMATS IN DATABASE {db}").as_dicts()}
+        tables = {
+            f"{str(r['schema_name']).upper()}.{str(r['name']).upper()}"
+            for r in warehouse.execute(conn, f"SHOW TABLES IN DATABASE {db}").as_dicts()
+        }
+        stages = {
+            f"{str(r['schema_name']).upper()}.{str(r['name']).upper()}"
+            for r in warehouse.execute(conn, f"SHOW STAGES IN DATABASE {db}").as_dicts()
+        }
+        formats = {
+            f"{str(r['schema_name']).upper()}.{str(r['name']).upper()}"
+            for r in warehouse.execute(conn, f"SHOW FILE FORMATS IN DATABASE {db}").as_dicts()
+        }
     why = {"LANDING": "the stage and file format (never swapped)", STATE_SCHEMA: "the last load (LOAD_STATE)"}
     for schema in SCHEMAS:
         if schema.endswith(publish.BUILD_SUFFIX):
@@ -394,11 +500,18 @@ def _plan_snowflake(plan: Plan, s: Settings, conn: Any, target: str, integration
             status = EXISTS if schema in schemas else CREATE
             note = why.get(schema, "published by ALTER SCHEMA ... SWAP WITH its _BUILD twin")
         plan.add("snowflake", f"snowflake schema {db}.{schema}", status, note)
-    plan.add("snowflake", f"snowflake file format {db}.LANDING.{FILE_FORMAT}",
-             EXISTS if f"LANDING.{FILE_FORMAT}" in formats else CREATE, "JSON, CREATE ... IF NOT EXISTS")
-    plan.add("snowflake", f"snowflake stage {db}.LANDING.{STAGE}",
-             REPLACE if f"LANDING.{STAGE}" in stages else CREATE,
-             f"CREATE OR REPLACE: URL {locations}, integration {name.upper()}")
+    plan.add(
+        "snowflake",
+        f"snowflake file format {db}.LANDING.{FILE_FORMAT}",
+        EXISTS if f"LANDING.{FILE_FORMAT}" in formats else CREATE,
+        "JSON, CREATE ... IF NOT EXISTS",
+    )
+    plan.add(
+        "snowflake",
+        f"snowflake stage {db}.LANDING.{STAGE}",
+        REPLACE if f"LANDING.{STAGE}" in stages else CREATE,
+        f"CREATE OR REPLACE: URL {locations}, integration {name.upper()}",
+    )
     wanted_tables = {f"RAW.{loading.COPY_TABLE}": "the load's COPY target"}
     for layer, models in _dbt_models().items():
         for model in models:
@@ -406,15 +519,30 @@ def _plan_snowflake(plan: Plan, s: Settings, conn: Any, target: str, integration
     for table, note in wanted_tables.items():
         layer, tname = table.split(".")
         build = f"{layer}{publish.BUILD_SUFFIX}.{tname}"
-        plan.add("snowflake", f"snowflake table {db}.{build}", REPLACE if build in tables else CREATE,
-                 f"{note}, built by this run")
-        plan.add("snowflake", f"snowflake table {db}.{table}", REPLACE if table in tables else CREATE,
-                 f"{note}, published by the swap")
-    plan.add("snowflake", f"snowflake table {db}.{STATE_SCHEMA}.{STATE_TABLE}",
-             REPLACE if f"{STATE_SCHEMA}.{STATE_TABLE}" in tables else CREATE, "one row: what built the tables")
-    for extra in sorted(tables - {t for t in wanted_tables} - {f"{t.split('.')[0]}{publish.BUILD_SUFFIX}."
-                                                                f"{t.split('.')[1]}" for t in wanted_tables}
-                        - {f"{STATE_SCHEMA}.{STATE_TABLE}"}):
+        plan.add(
+            "snowflake",
+            f"snowflake table {db}.{build}",
+            REPLACE if build in tables else CREATE,
+            f"{note}, built by this run",
+        )
+        plan.add(
+            "snowflake",
+            f"snowflake table {db}.{table}",
+            REPLACE if table in tables else CREATE,
+            f"{note}, published by the swap",
+        )
+    plan.add(
+        "snowflake",
+        f"snowflake table {db}.{STATE_SCHEMA}.{STATE_TABLE}",
+        REPLACE if f"{STATE_SCHEMA}.{STATE_TABLE}" in tables else CREATE,
+        "one row: what built the tables",
+    )
+    for extra in sorted(
+        tables
+        - {t for t in wanted_tables}
+        - {f"{t.split('.')[0]}{publish.BUILD_SUFFIX}.{t.split('.')[1]}" for t in wanted_tables}
+        - {f"{STATE_SCHEMA}.{STATE_TABLE}"}
+    ):
         plan.add("snowflake", f"snowflake table {db}.{extra}", EXISTS, "not the pipeline's; left alone")
 
 
@@ -422,8 +550,13 @@ def _plan_snowflake(plan: Plan, s: Settings, conn: Any, target: str, integration
 def rendered_statements(s: Settings, target: str, sf_role_arn: str) -> dict[str, list[str]]:
     """Every statement a run sends itself, rendered as the run renders it (Pipeline.sql_context)."""
     db = s.database(target)
-    ctx = {"database": db, "integration": s.integration_name, "role_arn": sf_role_arn,
-           "bucket": s.bucket, "data_prefix": s.data_prefix}
+    ctx = {
+        "database": db,
+        "integration": s.integration_name,
+        "role_arn": sf_role_arn,
+        "bucket": s.bucket,
+        "data_prefix": s.data_prefix,
+    }
     sql = warehouse.SQL_DIR
     return {
         "01_landing_schema.sql": warehouse.render_sql(sql / "01_landing_schema.sql", ctx),
@@ -447,13 +580,24 @@ def rendered_statements(s: Settings, target: str, sf_role_arn: str) -> dict[str,
 def dbt_plan(s: Settings, target: str) -> dict[str, Any]:
     from helpers.dbt import DBT_PROJECT_DIR, dbt_command
 
-    cmd = [*dbt_command(), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-           "--target", target, "--target-path", str(s.dbt_target_dir / target),
-           "--vars", json.dumps({"schema_suffix": publish.BUILD_SUFFIX})]
+    cmd = [
+        *dbt_command(),
+        "build",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        target,
+        "--target-path",
+        str(s.dbt_target_dir / target),
+        "--vars",
+        json.dumps({"schema_suffix": publish.BUILD_SUFFIX}),
+    ]
     return {
         "command": cmd,
         "note": "dbt sends the models' DDL itself (CREATE OR REPLACE TRANSIENT TABLE ... AS SELECT, in the _BUILD "
-                "schemas) and runs the tests; see `dbt compile` for the SQL",
+        "schemas) and runs the tests; see `dbt compile` for the SQL",
         "models": {layer: [m.lower() for m in models] for layer, models in _dbt_models().items()},
     }
 
@@ -466,8 +610,10 @@ def teardown_plan(s: Settings) -> dict[str, Any]:
     logs = s.aws_client("logs")
     for group in (glue_job.OUTPUT_LOG_GROUP, glue_job.ERROR_LOG_GROUP):
         with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
-            streams = {st["logStreamName"] for st in teardown._pages(logs, "describe_log_streams", "logStreams",
-                                                                     logGroupName=group)}
+            streams = {
+                st["logStreamName"]
+                for st in teardown._pages(logs, "describe_log_streams", "logStreams", logGroupName=group)
+            }
             found += [f"log stream {group}/{r}" for r in run_ids if r in streams]
             if streams and streams <= set(run_ids):
                 found.append(f"log group {group} (empty once our streams are gone)")
@@ -510,13 +656,22 @@ def teardown_plan(s: Settings) -> dict[str, Any]:
             databases = {str(r[1]).upper() for r in warehouse.execute(conn, "SHOW DATABASES").rows}
             if db in databases:  # SHOW ... IN DATABASE of a missing database is an error on Snowflake
                 found += [f"snowflake schema {db}.{schema}" for schema in teardown._existing_schemas(conn, db)]
-    return {"deletes": teardown.what_teardown_deletes(s), "keeps": teardown.what_teardown_keeps(s),
-            "found": found, "run_ids": run_ids}
+    return {
+        "deletes": teardown.what_teardown_deletes(s),
+        "keeps": teardown.what_teardown_keeps(s),
+        "found": found,
+        "run_ids": run_ids,
+    }
 
 
 # -- all of it ----------------------------------------------------------------------------------
-def build_plan(settings: Settings | None = None, target: str = "dev", with_teardown: bool = False,
-               prices: Prices | None = None, source_url: str | None = None) -> Plan:
+def build_plan(
+    settings: Settings | None = None,
+    target: str = "dev",
+    with_teardown: bool = False,
+    prices: Prices | None = None,
+    source_url: str | None = None,
+) -> Plan:
     s = settings or Settings()
     s.database(target)  # an unknown target fails here, before anything is asked
     try:
@@ -545,8 +700,15 @@ def build_plan(settings: Settings | None = None, target: str = "dev", with_teard
 def _build_plan(s: Settings, target: str, with_teardown: bool, prices: Prices, source_url: str | None) -> Plan:
     account = s.aws_client("sts").get_caller_identity()["Account"]
     plan = Plan(target=target, mode=s.mode, account=account)
-    names = iam.Names(s.bucket, s.data_prefix, s.scripts_prefix, s.quarantine_prefix, s.aws_region, account,
-                      incoming_prefix=s.incoming_prefix)
+    names = iam.Names(
+        s.bucket,
+        s.data_prefix,
+        s.scripts_prefix,
+        s.quarantine_prefix,
+        s.aws_region,
+        account,
+        incoming_prefix=s.incoming_prefix,
+    )
     source_url = source_url or s.resolved_source_url
     with warehouse.connect(s, target) as conn:
         integration = _integration(conn, s.integration_name)

@@ -50,6 +50,8 @@ def publish(conn: Any, database: str, reader_role: str, on_statement: Callable[[
 
 def swapped_layers(statements: list[str]) -> list[str]:
     """The layers whose swap is among `statements` (how far an interrupted publish got)."""
-    return [layer for layer in LAYERS if any(
-        s.upper().startswith("ALTER SCHEMA") and s.upper().rstrip().endswith(f".{layer}") for s in statements
-    )]
+    return [
+        layer
+        for layer in LAYERS
+        if any(s.upper().startswith("ALTER SCHEMA") and s.upper().rstrip().endswith(f".{layer}") for s in statements)
+    ]

@@ -125,8 +125,20 @@ class Reconciliation(Section):
     loaded_is_raw: bool | None = pydantic.Field(alias="loaded = RAW rows")
 
 
-SECTIONS = ("iam", "s3", "source", "glue", "landing", "snowflake", "load", "dbt",
-            "rows_per_layer", "rows_per_continent", "validation", "reconciliation")
+SECTIONS = (
+    "iam",
+    "s3",
+    "source",
+    "glue",
+    "landing",
+    "snowflake",
+    "load",
+    "dbt",
+    "rows_per_layer",
+    "rows_per_continent",
+    "validation",
+    "reconciliation",
+)
 
 
 class RunReport(pydantic.BaseModel):
@@ -157,8 +169,13 @@ class RunReport(pydantic.BaseModel):
 
     @classmethod
     def start(cls, target: str, source_url: str, force: bool = False) -> RunReport:
-        return cls(run_id=new_run_id(), target=target, source_url=source_url, force=force,
-                   started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        return cls(
+            run_id=new_run_id(),
+            target=target,
+            source_url=source_url,
+            force=force,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
 
     @property
     def steps(self) -> Mapping[str, Any]:
@@ -198,8 +215,12 @@ class RunReport(pydantic.BaseModel):
         summary = (job_run.summary or job_run.failure or {}) if job_run else {}
         failed = not (job_run and job_run.summary)
         previous_version = landed["version_id"] if landed else None
-        self.source = Source(url=self.source_url, bytes=summary.get("source_bytes"),
-                             sha256=summary.get("source_sha256"), records=summary.get("received"))
+        self.source = Source(
+            url=self.source_url,
+            bytes=summary.get("source_bytes"),
+            sha256=summary.get("source_sha256"),
+            records=summary.get("received"),
+        )
         self.glue = Glue(
             job=s.glue_job_name,
             job_definition=job_state,
@@ -232,7 +253,11 @@ class RunReport(pydantic.BaseModel):
         return summary
 
     def record_snowflake(
-        self, s: Settings, target: str, integration: dict[str, Any], stage: dict[str, Any],
+        self,
+        s: Settings,
+        target: str,
+        integration: dict[str, Any],
+        stage: dict[str, Any],
         last_load: dict[str, Any] | None,
     ) -> None:
         self.snowflake = Snowflake(
@@ -262,9 +287,13 @@ class RunReport(pydantic.BaseModel):
         """The target's new LOAD_STATE row: this run, the fingerprints `current`, what it landed."""
         assert self.landing is not None
         return LoadState(
-            run_id=self.run_id, source_url=self.source_url, **current,
-            landed_version_id=self.landing.version_id, received=self.landing.received,
-            loaded=self.landing.loaded, quarantined=self.landing.quarantined,
+            run_id=self.run_id,
+            source_url=self.source_url,
+            **current,
+            landed_version_id=self.landing.version_id,
+            received=self.landing.received,
+            loaded=self.landing.loaded,
+            quarantined=self.landing.quarantined,
             published_at=datetime.now(UTC).replace(microsecond=0),
         )
 

@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(PROJECT_ROOT / ".local", validation_alias=_env("PIPELINE_STATE_DIR"))
     artifacts_dir: Path = Field(PROJECT_ROOT / "artifacts", validation_alias=_env("PIPELINE_ARTIFACTS_DIR"))
     # dbt's target/ (manifest, compiled SQL, run_results) per dbt target: <dir>/dev, <dir>/prod
-    dbt_target_dir: Path = Field(PROJECT_ROOT / "dbt_project" / "target", validation_alias=_env("PIPELINE_DBT_TARGET_DIR"))
+    dbt_target_dir: Path = Field(
+        PROJECT_ROOT / "dbt_project" / "target", validation_alias=_env("PIPELINE_DBT_TARGET_DIR")
+    )
 
     # --- AWS -----------------------------------------------------------------------------------
     # cloud mode: unset means boto3's own resolution (AWS_PROFILE's region, SSO config, ...);
@@ -193,10 +195,7 @@ class Settings(BaseSettings):
                 "the AWS_PROFILE's config (aws configure set region <region>)"
             )
 
-        for var, value in (
-            ("SNOWFLAKE_ACCOUNT", self.snowflake_account),
-            ("SNOWFLAKE_USER", self.snowflake_user),
-        ):
+        for var, value in (("SNOWFLAKE_ACCOUNT", self.snowflake_account), ("SNOWFLAKE_USER", self.snowflake_user)):
             if not value:
                 problems.append(f"{var}: not set (cloud mode has no default)")
         for target in TARGETS:
@@ -270,7 +269,9 @@ class Settings(BaseSettings):
         if scheme in ("http", "https") and not parsed.netloc:
             raise ConfigurationError([f"{url!r}: no host"], heading="Source URL refused")
         if scheme == "s3" and (not parsed.netloc or not parsed.path.strip("/")):
-            raise ConfigurationError([f"{url!r}: an s3:// source needs s3://<bucket>/<key>"], heading="Source URL refused")
+            raise ConfigurationError(
+                [f"{url!r}: an s3:// source needs s3://<bucket>/<key>"], heading="Source URL refused"
+            )
         if scheme == "file":
             path = Path(unquote(parsed.path))
             if not path.is_file():
@@ -373,9 +374,14 @@ class Settings(BaseSettings):
         }
         if self.mode == "cloud" and not (self.snowflake_private_key_path or self.snowflake_token):
             # never fall back to a password against a real account (require_complete() says so first)
-            raise ConfigurationError([_password_refused() if self.snowflake_password else
-                                      "Snowflake authentication: set SNOWFLAKE_PRIVATE_KEY_PATH or SNOWFLAKE_TOKEN"],
-                                     heading="Snowflake sign-in refused")
+            raise ConfigurationError(
+                [
+                    _password_refused()
+                    if self.snowflake_password
+                    else "Snowflake authentication: set SNOWFLAKE_PRIVATE_KEY_PATH or SNOWFLAKE_TOKEN"
+                ],
+                heading="Snowflake sign-in refused",
+            )
         if self.snowflake_token and not self.snowflake_private_key_path:
             args["authenticator"] = "PROGRAMMATIC_ACCESS_TOKEN"
             args["token"] = self.snowflake_token
@@ -394,7 +400,9 @@ class Settings(BaseSettings):
         if target:
             args["database"] = self.database(target)
         if not args["account"] or not args["user"]:
-            raise RuntimeError("Snowflake is not configured: set SNOWFLAKE_ACCOUNT and SNOWFLAKE_USER (see .env.example)")
+            raise RuntimeError(
+                "Snowflake is not configured: set SNOWFLAKE_ACCOUNT and SNOWFLAKE_USER (see .env.example)"
+            )
         return {k: v for k, v in args.items() if v is not None}
 
     def dbt_env(self, target: str) -> dict[str, str]:

@@ -39,9 +39,15 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     try:
-        out["project commit"] = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip() or "unknown"
+        out["project commit"] = (
+            subprocess.run(
+                ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         out["project commit"] = "unknown"
     return out
@@ -76,12 +82,23 @@ class SmokeReport:
         return bool(self.steps) and all(s.status == "ok" for s in self.steps)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "started_at": self.started_at, "mode": self.mode, "versions": self.versions,
-                "steps": [vars(s) for s in self.steps]}
+        return {
+            "ok": self.ok,
+            "started_at": self.started_at,
+            "mode": self.mode,
+            "versions": self.versions,
+            "steps": [vars(s) for s in self.steps],
+        }
 
     def to_markdown(self) -> str:
-        lines = [f"# Smoke test: {'PASSED' if self.ok else 'FAILED'}", "",
-                 f"{self.started_at}, {self.mode} mode", "", "| package | version |", "|---|---|"]
+        lines = [
+            f"# Smoke test: {'PASSED' if self.ok else 'FAILED'}",
+            "",
+            f"{self.started_at}, {self.mode} mode",
+            "",
+            "| package | version |",
+            "|---|---|",
+        ]
         lines += [f"| {k} | {v} |" for k, v in self.versions.items()]
         lines += ["", "| step | result | seconds | detail |", "|---|---|---|---|"]
         for s in self.steps:
@@ -112,8 +129,12 @@ def _run(settings: Settings, target: str, source_url: str | None, echo: Echo) ->
     from helpers.pipeline import Pipeline
 
     report = Pipeline(settings, echo=echo).run(source_url=source_url, target=target)
-    return {"run_id": report.run_id, "records": report.steps["source"]["records"],
-            "rows_per_layer": report.steps["rows_per_layer"], "rows_per_continent": report.steps["rows_per_continent"]}
+    return {
+        "run_id": report.run_id,
+        "records": report.steps["source"]["records"],
+        "rows_per_layer": report.steps["rows_per_layer"],
+        "rows_per_continent": report.steps["rows_per_continent"],
+    }
 
 
 def _validate(settings: Settings) -> dict[str, Any]:
@@ -144,8 +165,13 @@ def _audit(settings: Settings) -> dict[str, Any]:
     return {"remaining": 0}
 
 
-def smoke(settings: Settings | None = None, source_url: str | None = None, keep: bool = False,
-          echo: Echo | None = None, out_dir: Path | None = None) -> SmokeReport:
+def smoke(
+    settings: Settings | None = None,
+    source_url: str | None = None,
+    keep: bool = False,
+    echo: Echo | None = None,
+    out_dir: Path | None = None,
+) -> SmokeReport:
     s = (settings or Settings()).require_complete()
     echo = echo or (lambda _m: None)
     report = SmokeReport(datetime.now(UTC).isoformat(timespec="seconds"), s.mode, versions())

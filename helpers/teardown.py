@@ -107,8 +107,10 @@ def what_teardown_deletes(settings: Settings) -> list[str]:
         f"S3 bucket s3://{settings.bucket} (every object version)",
         f"Glue job {settings.glue_job_name} and the log streams of its runs",
         *(f"IAM role {role} and its managed policy {role}-policy" for role in our_roles(settings)),
-        *(f"Snowflake schemas {', '.join(OUR_SCHEMAS)} of database {db} (with their stages and tables)"
-          for db in our_databases(settings)),
+        *(
+            f"Snowflake schemas {', '.join(OUR_SCHEMAS)} of database {db} (with their stages and tables)"
+            for db in our_databases(settings)
+        ),
     ]
 
 
@@ -144,11 +146,7 @@ def _settle_runs(glue: Any, job: str, timeout_s: float, echo: Echo) -> None:
 
 
 def delete_glue(
-    settings: Settings,
-    deleted: list[str],
-    run_ids: list[str],
-    echo: Echo | None = None,
-    run_timeout_s: float = 300,
+    settings: Settings, deleted: list[str], run_ids: list[str], echo: Echo | None = None, run_timeout_s: float = 300
 ) -> None:
     glue, logs = settings.aws_client("glue"), settings.aws_client("logs")
     _settle_runs(glue, settings.glue_job_name, run_timeout_s, echo or (lambda _m: None))
@@ -182,9 +180,7 @@ def _empty_role(iam: Any, role: str, deleted: list[str]) -> bool:
         return False
     for policy in attached:  # detach before deleting: AWS refuses to delete an attached policy
         arn = policy["PolicyArn"]
-        _attempt(
-            deleted, f"detach {arn} from {role}", lambda a=arn: iam.detach_role_policy(RoleName=role, PolicyArn=a)
-        )
+        _attempt(deleted, f"detach {arn} from {role}", lambda a=arn: iam.detach_role_policy(RoleName=role, PolicyArn=a))
     for name in _pages(iam, "list_role_policies", "PolicyNames", RoleName=role):
         _attempt(
             deleted,
@@ -216,9 +212,7 @@ def _delete_policy(iam: Any, arn: str, ours: set[str], deleted: list[str], kept:
     foreign_roles = [f"role {r}" for r in roles if r not in ours]
     ours_still = [r for r in roles if r in ours]
     for role in ours_still:  # normally none (delete_iam empties our roles first); belt and braces
-        _attempt(
-            deleted, f"detach {arn} from {role}", lambda r=role: iam.detach_role_policy(RoleName=r, PolicyArn=arn)
-        )
+        _attempt(deleted, f"detach {arn} from {role}", lambda r=role: iam.detach_role_policy(RoleName=r, PolicyArn=arn))
     others = foreign_roles + [f"user {u}" for u in users] + [f"group {g}" for g in groups]
     if others:
         # Not ours to change: AWS would refuse to delete the policy (DeleteConflict) and detaching

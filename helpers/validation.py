@@ -80,8 +80,7 @@ class ValidationReport:
 
 
 def validate(
-    settings: Settings, target: str, expected_records: int | None = None, schema_suffix: str = "",
-    conn: Any = None,
+    settings: Settings, target: str, expected_records: int | None = None, schema_suffix: str = "", conn: Any = None
 ) -> ValidationReport:
     """Check the published schemas (RAW, TRANSFORM, MART), or with `schema_suffix="_BUILD"` the
     build the pipeline is about to publish (helpers/dbt.py). Over `conn` (the target's session, e.g.
@@ -113,17 +112,13 @@ def validate(
         raw_countries = scalar(f"select count(distinct country_code) from {raw}.COUNTRY_DETAILS_RAW")
         copy_rows = scalar(f"select count(*) from {raw}.COUNTRIES_COPY")
         transform_rows = scalar(f"select count(*) from {transform}.COUNTRY_DETAILS_TRANSFORM")
-        transform_countries = scalar(
-            f"select count(distinct country_code) from {transform}.COUNTRY_DETAILS_TRANSFORM"
-        )
+        transform_countries = scalar(f"select count(distinct country_code) from {transform}.COUNTRY_DETAILS_TRANSFORM")
         memberships = scalar(
             f"select count(*) from {raw}.COUNTRY_DETAILS_RAW r, lateral flatten(input => r.data:continents) c"
         )
         summary = {
             r[0]: int(r[1])
-            for r in warehouse.execute(
-                conn, f"select continent_name, country_count from {mart}.CONTINENT_SUMMARY"
-            ).rows
+            for r in warehouse.execute(conn, f"select continent_name, country_count from {mart}.CONTINENT_SUMMARY").rows
         }
         country_details_rows = scalar(f"select count(*) from {mart}.{COUNTRY_DETAILS}")
         per_table = {c: int(scalar(f"select count(*) from {mart}.{continent_table(c)}")) for c in CONTINENTS}
@@ -142,7 +137,9 @@ def validate(
     report.check("RAW has one row per country", raw_rows, raw_countries)
     report.check("every RAW country reaches TRANSFORM", raw_countries, transform_countries)
     report.check("continent memberships in RAW = rows in the continent tables", memberships, sum(per_table.values()))
-    report.check(f"rows in {COUNTRY_DETAILS} = rows in the continent tables", country_details_rows, sum(per_table.values()))
+    report.check(
+        f"rows in {COUNTRY_DETAILS} = rows in the continent tables", country_details_rows, sum(per_table.values())
+    )
     for c in CONTINENTS:
         report.check(f"{c}: TRANSFORM countries = MART table rows", per_transform.get(c, 0), per_table[c])
         report.check(f"{c}: MART table rows = CONTINENT_SUMMARY.country_count", per_table[c], summary.get(c, 0))

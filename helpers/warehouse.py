@@ -82,7 +82,11 @@ def render_sql(path: Path, context: dict[str, Any]) -> list[str]:
     and split it into statements."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - SQL, not HTML
     text = env.from_string(path.read_text()).render(**context)
-    return [stmt.strip().rstrip(";") for stmt, _is_put_get in split_statements(io.StringIO(text), remove_comments=True) if stmt.strip()]
+    return [
+        stmt.strip().rstrip(";")
+        for stmt, _is_put_get in split_statements(io.StringIO(text), remove_comments=True)
+        if stmt.strip()
+    ]
 
 
 def apply_sql_file(conn: Any, path: Path, context: dict[str, Any]) -> list[StatementResult]:
@@ -127,8 +131,10 @@ def while_stage_access_pending(fn: Any, echo: Any = None, wait_seconds: float = 
     def report(state: tenacity.RetryCallState) -> None:
         if echo:
             waited = state.seconds_since_start or 0.0
-            echo(f"    waiting for AWS to apply the role's trust policy ({waited:.0f}s of at most "
-                 f"{wait_seconds:.0f}s): {str(state.outcome.exception()).splitlines()[-1][:160]}")
+            echo(
+                f"    waiting for AWS to apply the role's trust policy ({waited:.0f}s of at most "
+                f"{wait_seconds:.0f}s): {str(state.outcome.exception()).splitlines()[-1][:160]}"
+            )
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(stage_access_pending),

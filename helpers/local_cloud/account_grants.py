@@ -25,7 +25,14 @@ SCHEMA_KEYED = (GRANTS_TABLE, "database_name", "schema_name")
 Key = tuple[str | None, str | None, str | None]  # (database_name, schema_name, object_name)
 
 SHOW_GRANTS_COLUMNS = [
-    "created_on", "privilege", "granted_on", "name", "granted_to", "grantee_name", "grant_option", "granted_by",
+    "created_on",
+    "privilege",
+    "granted_on",
+    "name",
+    "granted_to",
+    "grantee_name",
+    "grant_option",
+    "granted_by",
 ]
 SHOW_ROLE_GRANTS_COLUMNS = ["created_on", "role", "granted_to", "grantee_name", "granted_by"]
 
@@ -52,7 +59,9 @@ def display_name(granted_on: str, key: Key) -> str:
     return name or ""
 
 
-_SAME_KEY = "database_name IS NOT DISTINCT FROM ? AND schema_name IS NOT DISTINCT FROM ? AND object_name IS NOT DISTINCT FROM ?"
+_SAME_KEY = (
+    "database_name IS NOT DISTINCT FROM ? AND schema_name IS NOT DISTINCT FROM ? AND object_name IS NOT DISTINCT FROM ?"
+)
 
 
 class Grants:
@@ -67,20 +76,31 @@ class Grants:
         )
 
     # -- writing -------------------------------------------------------------------------------
-    def grant(self, privilege: str, granted_on: str, key: Key, granted_to: str, grantee: str,
-              grant_option: bool, granted_by: str) -> None:
+    def grant(
+        self,
+        privilege: str,
+        granted_on: str,
+        key: Key,
+        granted_to: str,
+        grantee: str,
+        grant_option: bool,
+        granted_by: str,
+    ) -> None:
         """Record a grant; granting what is already granted changes nothing (Snowflake: it succeeds),
         except that WITH GRANT OPTION is added to it."""
-        row = self.cur().execute(
-            f"SELECT grant_option FROM {GRANTS_TABLE} WHERE privilege = ? AND granted_on = ? AND {_SAME_KEY} "
-            "AND granted_to = ? AND grantee_name = ?",
-            [privilege, granted_on, *key, granted_to, grantee],
-        ).fetchone()
+        row = (
+            self.cur()
+            .execute(
+                f"SELECT grant_option FROM {GRANTS_TABLE} WHERE privilege = ? AND granted_on = ? AND {_SAME_KEY} "
+                "AND granted_to = ? AND grantee_name = ?",
+                [privilege, granted_on, *key, granted_to, grantee],
+            )
+            .fetchone()
+        )
         if row is None:
             self.cur().execute(
                 f"INSERT INTO {GRANTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [privilege, granted_on, *key, granted_to, grantee, grant_option, granted_by,
-                 dt.datetime.now(dt.UTC)],
+                [privilege, granted_on, *key, granted_to, grantee, grant_option, granted_by, dt.datetime.now(dt.UTC)],
             )
         elif grant_option and not row[0]:
             self.cur().execute(
@@ -89,10 +109,11 @@ class Grants:
                 [privilege, granted_on, *key, granted_to, grantee],
             )
 
-    def revoke(self, privilege: str, granted_on: str, key: Key, granted_to: str, grantee: str,
-               grant_option_only: bool = False) -> None:
+    def revoke(
+        self, privilege: str, granted_on: str, key: Key, granted_to: str, grantee: str, grant_option_only: bool = False
+    ) -> None:
         """Revoking what was never granted is no error (nothing changes)."""
-        where = (f"privilege = ? AND granted_on = ? AND {_SAME_KEY} AND granted_to = ? AND grantee_name = ?")
+        where = f"privilege = ? AND granted_on = ? AND {_SAME_KEY} AND granted_to = ? AND grantee_name = ?"
         params = [privilege, granted_on, *key, granted_to, grantee]
         if grant_option_only:
             self.cur().execute(f"UPDATE {GRANTS_TABLE} SET grant_option = FALSE WHERE {where}", params)
@@ -100,10 +121,14 @@ class Grants:
             self.cur().execute(f"DELETE FROM {GRANTS_TABLE} WHERE {where}", params)
 
     def owner(self, granted_on: str, key: Key) -> str | None:
-        row = self.cur().execute(
-            f"SELECT grantee_name FROM {GRANTS_TABLE} WHERE privilege = 'OWNERSHIP' AND granted_on = ? AND {_SAME_KEY}",
-            [granted_on, *key],
-        ).fetchone()
+        row = (
+            self.cur()
+            .execute(
+                f"SELECT grantee_name FROM {GRANTS_TABLE} WHERE privilege = 'OWNERSHIP' AND granted_on = ? AND {_SAME_KEY}",
+                [granted_on, *key],
+            )
+            .fetchone()
+        )
         return row[0] if row else None
 
     def set_owner(self, granted_on: str, key: Key, role: str, granted_by: str) -> None:
@@ -118,18 +143,24 @@ class Grants:
 
     def other_grants(self, granted_on: str, key: Key) -> list[tuple[str, str]]:
         """(privilege, grantee) of every grant on the object except its OWNERSHIP."""
-        return self.cur().execute(
-            f"SELECT privilege, grantee_name FROM {GRANTS_TABLE} WHERE privilege <> 'OWNERSHIP' AND granted_on = ? "
-            f"AND {_SAME_KEY} ORDER BY created_on",
-            [granted_on, *key],
-        ).fetchall()
+        return (
+            self.cur()
+            .execute(
+                f"SELECT privilege, grantee_name FROM {GRANTS_TABLE} WHERE privilege <> 'OWNERSHIP' AND granted_on = ? "
+                f"AND {_SAME_KEY} ORDER BY created_on",
+                [granted_on, *key],
+            )
+            .fetchall()
+        )
 
     def forget_object(self, granted_on: str, key: Key) -> None:
         self.cur().execute(f"DELETE FROM {GRANTS_TABLE} WHERE granted_on = ? AND {_SAME_KEY}", [granted_on, *key])
 
     def forget_schema(self, database: str, schema: str) -> None:
         """A dropped (or replaced) schema: the grants on it and on everything in it go."""
-        self.cur().execute(f"DELETE FROM {GRANTS_TABLE} WHERE database_name = ? AND schema_name = ?", [database, schema])
+        self.cur().execute(
+            f"DELETE FROM {GRANTS_TABLE} WHERE database_name = ? AND schema_name = ?", [database, schema]
+        )
 
     def forget_database(self, database: str) -> None:
         self.cur().execute(f"DELETE FROM {GRANTS_TABLE} WHERE database_name = ?", [database])
@@ -157,18 +188,30 @@ class Grants:
 
     # -- reading -------------------------------------------------------------------------------
     def _rows(self, where: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        return self.cur().execute(
-            f"SELECT created_on, privilege, granted_on, database_name, schema_name, object_name, granted_to, "
-            f"grantee_name, grant_option, granted_by FROM {GRANTS_TABLE} WHERE {where} "
-            "ORDER BY created_on, privilege, granted_on, database_name, schema_name, object_name, grantee_name",
-            params,
-        ).fetchall()
+        return (
+            self.cur()
+            .execute(
+                f"SELECT created_on, privilege, granted_on, database_name, schema_name, object_name, granted_to, "
+                f"grantee_name, grant_option, granted_by FROM {GRANTS_TABLE} WHERE {where} "
+                "ORDER BY created_on, privilege, granted_on, database_name, schema_name, object_name, grantee_name",
+                params,
+            )
+            .fetchall()
+        )
 
     @staticmethod
     def _show_row(r: tuple[Any, ...]) -> tuple[Any, ...]:
         created_on, privilege, granted_on, database, schema, name, granted_to, grantee, option, granted_by = r
-        return (created_on, privilege, granted_on, display_name(granted_on, (database, schema, name)), granted_to,
-                grantee, "true" if option else "false", granted_by)
+        return (
+            created_on,
+            privilege,
+            granted_on,
+            display_name(granted_on, (database, schema, name)),
+            granted_to,
+            grantee,
+            "true" if option else "false",
+            granted_by,
+        )
 
     def to(self, granted_to: str, grantee: str) -> list[tuple[Any, ...]]:
         """SHOW GRANTS TO ROLE r: every privilege granted to the role, the roles granted to it included."""
@@ -191,16 +234,24 @@ class Grants:
         return [(r[0], r[5], r[6], r[7], r[9]) for r in rows]
 
     def roles_granted_to_role(self, role: str) -> set[str]:
-        rows = self.cur().execute(
-            f"SELECT object_name FROM {GRANTS_TABLE} WHERE privilege = 'USAGE' AND granted_on = 'ROLE' "
-            "AND granted_to = 'ROLE' AND grantee_name = ?",
-            [role],
-        ).fetchall()
+        rows = (
+            self.cur()
+            .execute(
+                f"SELECT object_name FROM {GRANTS_TABLE} WHERE privilege = 'USAGE' AND granted_on = 'ROLE' "
+                "AND granted_to = 'ROLE' AND grantee_name = ?",
+                [role],
+            )
+            .fetchall()
+        )
         return {r[0] for r in rows}
 
     def count_role_grantees(self, role: str, granted_to: str) -> int:
-        return self.cur().execute(
-            f"SELECT COUNT(*) FROM {GRANTS_TABLE} WHERE privilege = 'USAGE' AND granted_on = 'ROLE' "
-            "AND object_name = ? AND granted_to = ?",
-            [role, granted_to],
-        ).fetchone()[0]
+        return (
+            self.cur()
+            .execute(
+                f"SELECT COUNT(*) FROM {GRANTS_TABLE} WHERE privilege = 'USAGE' AND granted_on = 'ROLE' "
+                "AND object_name = ? AND granted_to = ?",
+                [role, granted_to],
+            )
+            .fetchone()[0]
+        )

@@ -57,7 +57,9 @@ def missing(label: str, name: str) -> ProgrammingError:
 
 
 def already_exists(name: str) -> ProgrammingError:
-    return ProgrammingError(msg=f"SQL compilation error:\nObject '{name}' already exists.", errno=2002, sqlstate="42710")
+    return ProgrammingError(
+        msg=f"SQL compilation error:\nObject '{name}' already exists.", errno=2002, sqlstate="42710"
+    )
 
 
 def _now() -> dt.datetime:
@@ -92,20 +94,32 @@ class AccountObjects:
         self.privileges = Privileges(self)
         self._statements = (
             (rf"USE\s+ROLE\s+(?P<name>{NAME})", self.use_role),
-            (rf"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?ROLE\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>{NAME})(?P<body>.*)",
-             self.create_role),
+            (
+                rf"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?ROLE\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>{NAME})(?P<body>.*)",
+                self.create_role,
+            ),
             (rf"DROP\s+ROLE\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})", self.drop_role),
-            (rf"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?WAREHOUSE\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>{NAME})"
-             r"(?:\s+WITH\b)?(?P<body>.*)", self.create_warehouse),
+            (
+                rf"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?WAREHOUSE\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>{NAME})"
+                r"(?:\s+WITH\b)?(?P<body>.*)",
+                self.create_warehouse,
+            ),
             (rf"ALTER\s+WAREHOUSE\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})\s+SET\b(?P<body>.*)", self.alter_warehouse),
             (rf"DROP\s+WAREHOUSE\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})", self.drop_warehouse),
-            (rf"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?RESOURCE\s+MONITOR\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?"
-             rf"(?P<name>{NAME})(?:\s+WITH\b)?(?P<body>.*)", self.create_monitor),
-            (rf"ALTER\s+RESOURCE\s+MONITOR\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})(?:\s+SET\b)?(?P<body>.*)",
-             self.alter_monitor),
+            (
+                rf"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?RESOURCE\s+MONITOR\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?"
+                rf"(?P<name>{NAME})(?:\s+WITH\b)?(?P<body>.*)",
+                self.create_monitor,
+            ),
+            (
+                rf"ALTER\s+RESOURCE\s+MONITOR\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})(?:\s+SET\b)?(?P<body>.*)",
+                self.alter_monitor,
+            ),
             (rf"DROP\s+RESOURCE\s+MONITOR\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})", self.drop_monitor),
-            (rf"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?USER\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>{NAME})(?P<body>.*)",
-             self.create_user),
+            (
+                rf"CREATE\s+(?P<replace>OR\s+REPLACE\s+)?USER\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>{NAME})(?P<body>.*)",
+                self.create_user,
+            ),
             (rf"ALTER\s+USER\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})\s+SET\b(?P<body>.*)", self.alter_user),
             (rf"DROP\s+USER\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{NAME})", self.drop_user),
             (rf"(?:DESC|DESCRIBE)\s+USER\s+(?P<name>{NAME})", self.describe_user),
@@ -169,9 +183,14 @@ class AccountObjects:
 
     # -- the catalog ---------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        row = self.cur().execute(
-            f"SELECT properties, created_on, updated_on FROM {OBJECTS_TABLE} WHERE kind = ? AND name = ?", [kind, name]
-        ).fetchone()
+        row = (
+            self.cur()
+            .execute(
+                f"SELECT properties, created_on, updated_on FROM {OBJECTS_TABLE} WHERE kind = ? AND name = ?",
+                [kind, name],
+            )
+            .fetchone()
+        )
         return None if row is None else {**json.loads(row[0]), "_created_on": row[1], "_updated_on": row[2]}
 
     def require(self, kind: str, name: str) -> dict[str, Any]:
@@ -252,7 +271,9 @@ class AccountObjects:
     def drop_role(self, conn: Any, m: re.Match[str]) -> str:
         if ident(m["name"]) in SYSTEM_ROLES:
             raise ProgrammingError(
-                msg=f"SQL access control error:\nCannot drop system role '{ident(m['name'])}'.", errno=3001, sqlstate="42501"
+                msg=f"SQL access control error:\nCannot drop system role '{ident(m['name'])}'.",
+                errno=3001,
+                sqlstate="42501",
             )
         return self._drop_statement(conn, "ROLE", m)
 
@@ -267,9 +288,19 @@ class AccountObjects:
 
     def create_warehouse(self, conn: Any, m: re.Match[str]) -> str:
         given = self._warehouse_props(m["body"], creating=True)
-        defaults = {"WAREHOUSE_SIZE": "X-Small", "WAREHOUSE_TYPE": "STANDARD", "AUTO_SUSPEND": 600, "AUTO_RESUME": True,
-                    "RESOURCE_MONITOR": None, "COMMENT": ""}
-        warehouse = {**defaults, **given, "STATE": "SUSPENDED" if given.pop("INITIALLY_SUSPENDED", False) else "STARTED"}
+        defaults = {
+            "WAREHOUSE_SIZE": "X-Small",
+            "WAREHOUSE_TYPE": "STANDARD",
+            "AUTO_SUSPEND": 600,
+            "AUTO_RESUME": True,
+            "RESOURCE_MONITOR": None,
+            "COMMENT": "",
+        }
+        warehouse = {
+            **defaults,
+            **given,
+            "STATE": "SUSPENDED" if given.pop("INITIALLY_SUSPENDED", False) else "STARTED",
+        }
         warehouse.pop("INITIALLY_SUSPENDED", None)
         return self._create(conn, "WAREHOUSE", m, warehouse)
 
@@ -288,8 +319,14 @@ class AccountObjects:
         return given
 
     def create_monitor(self, conn: Any, m: re.Match[str]) -> str:
-        defaults = {"CREDIT_QUOTA": None, "FREQUENCY": "MONTHLY", "START_TIMESTAMP": "IMMEDIATELY", "END_TIMESTAMP": None,
-                    "NOTIFY_USERS": [], "TRIGGERS": []}
+        defaults = {
+            "CREDIT_QUOTA": None,
+            "FREQUENCY": "MONTHLY",
+            "START_TIMESTAMP": "IMMEDIATELY",
+            "END_TIMESTAMP": None,
+            "NOTIFY_USERS": [],
+            "TRIGGERS": [],
+        }
         return self._create(conn, "RESOURCE MONITOR", m, {**defaults, **self._monitor_props(m["body"])})
 
     def alter_monitor(self, conn: Any, m: re.Match[str]) -> str:
@@ -309,8 +346,9 @@ class AccountObjects:
             if forbidden := [p for p in props.NOT_FOR_SERVICE_USERS if merged.get(p) not in (None, False)]:
                 raise ProgrammingError(
                     msg=f"SQL compilation error:\nUsers of TYPE = SERVICE cannot have the properties {', '.join(forbidden)} "
-                        "(a service user signs in with a key pair, never a password).",
-                    errno=1008, sqlstate="22023",
+                    "(a service user signs in with a key pair, never a password).",
+                    errno=1008,
+                    sqlstate="22023",
                 )
         return given
 
@@ -327,7 +365,10 @@ class AccountObjects:
     def describe_user(self, conn: Any, m: re.Match[str]) -> str:
         name = ident(m["name"])
         u = self.require("USER", name)
-        fp = {k + "_FP": props.rsa_fingerprint(u[k]) if u.get(k) else "null" for k in ("RSA_PUBLIC_KEY", "RSA_PUBLIC_KEY_2")}
+        fp = {
+            k + "_FP": props.rsa_fingerprint(u[k]) if u.get(k) else "null"
+            for k in ("RSA_PUBLIC_KEY", "RSA_PUBLIC_KEY_2")
+        }
         rows = [
             ("NAME", name, "null", "Name"),
             ("TYPE", u.get("TYPE") or "null", "null", "Type of user"),
@@ -349,40 +390,139 @@ class AccountObjects:
         return self.grants.owner(kind, account_key(name)) or ""
 
     def show_roles(self, conn: Any, m: re.Match[str]) -> str:
-        columns = ["created_on", "name", "is_default", "is_current", "is_inherited", "assigned_to_users",
-                   "granted_to_roles", "granted_roles", "owner", "comment", "owner_role_type"]
+        columns = [
+            "created_on",
+            "name",
+            "is_default",
+            "is_current",
+            "is_inherited",
+            "assigned_to_users",
+            "granted_to_roles",
+            "granted_roles",
+            "owner",
+            "comment",
+            "owner_role_type",
+        ]
         rows = []
         for name in self.names("ROLE", m["like"]):
             r = self.get("ROLE", name) or {}
             owner = self._owner("ROLE", name)
-            rows.append((r["_created_on"], name, "N", "Y" if name == self.current_role(conn) else "N", "N",
-                         self.grants.count_role_grantees(name, "USER"), self.grants.count_role_grantees(name, "ROLE"),
-                         len(self.grants.roles_granted_to_role(name)), owner, r.get("COMMENT", ""),
-                         "ROLE" if owner else ""))
+            rows.append(
+                (
+                    r["_created_on"],
+                    name,
+                    "N",
+                    "Y" if name == self.current_role(conn) else "N",
+                    "N",
+                    self.grants.count_role_grantees(name, "USER"),
+                    self.grants.count_role_grantees(name, "ROLE"),
+                    len(self.grants.roles_granted_to_role(name)),
+                    owner,
+                    r.get("COMMENT", ""),
+                    "ROLE" if owner else "",
+                )
+            )
         return values_sql(columns, rows)
 
     def show_warehouses(self, conn: Any, m: re.Match[str]) -> str:
         # Snowflake's columns, in its order (fakesnow's SHOW WAREHOUSES, which reports one fixed warehouse, has the same)
-        columns = ["name", "state", "type", "size", "min_cluster_count", "max_cluster_count", "started_clusters",
-                   "running", "queued", "is_default", "is_current", "auto_suspend", "auto_resume", "available",
-                   "provisioning", "quiescing", "other", "created_on", "resumed_on", "updated_on", "owner", "comment",
-                   "enable_query_acceleration", "query_acceleration_max_scale_factor", "resource_monitor", "actives",
-                   "pendings", "failed", "suspended", "uuid", "scaling_policy", "budget", "owner_role_type"]
+        columns = [
+            "name",
+            "state",
+            "type",
+            "size",
+            "min_cluster_count",
+            "max_cluster_count",
+            "started_clusters",
+            "running",
+            "queued",
+            "is_default",
+            "is_current",
+            "auto_suspend",
+            "auto_resume",
+            "available",
+            "provisioning",
+            "quiescing",
+            "other",
+            "created_on",
+            "resumed_on",
+            "updated_on",
+            "owner",
+            "comment",
+            "enable_query_acceleration",
+            "query_acceleration_max_scale_factor",
+            "resource_monitor",
+            "actives",
+            "pendings",
+            "failed",
+            "suspended",
+            "uuid",
+            "scaling_policy",
+            "budget",
+            "owner_role_type",
+        ]
         rows = []
         for name in self.names("WAREHOUSE", m["like"]):
             w = self.get("WAREHOUSE", name) or {}
             started = w["STATE"] == "STARTED"
             owner = self._owner("WAREHOUSE", name)
-            rows.append((name, w["STATE"], w["WAREHOUSE_TYPE"], w["WAREHOUSE_SIZE"], 1, 1, int(started), 0, 0, "N", "N",
-                         w["AUTO_SUSPEND"], _yes(w["AUTO_RESUME"]), "100" if started else "", "", "", "",
-                         w["_created_on"], w["_created_on"], w["_updated_on"], owner, w.get("COMMENT", ""), "false", 8,
-                         w.get("RESOURCE_MONITOR") or "null", 0, 0, 0, 0, "", "STANDARD", "", "ROLE" if owner else ""))
+            rows.append(
+                (
+                    name,
+                    w["STATE"],
+                    w["WAREHOUSE_TYPE"],
+                    w["WAREHOUSE_SIZE"],
+                    1,
+                    1,
+                    int(started),
+                    0,
+                    0,
+                    "N",
+                    "N",
+                    w["AUTO_SUSPEND"],
+                    _yes(w["AUTO_RESUME"]),
+                    "100" if started else "",
+                    "",
+                    "",
+                    "",
+                    w["_created_on"],
+                    w["_created_on"],
+                    w["_updated_on"],
+                    owner,
+                    w.get("COMMENT", ""),
+                    "false",
+                    8,
+                    w.get("RESOURCE_MONITOR") or "null",
+                    0,
+                    0,
+                    0,
+                    0,
+                    "",
+                    "STANDARD",
+                    "",
+                    "ROLE" if owner else "",
+                )
+            )
         return values_sql(columns, rows)
 
     def show_monitors(self, conn: Any, m: re.Match[str]) -> str:
-        columns = ["name", "credit_quota", "used_credits", "remaining_credits", "level", "frequency", "start_time",
-                   "end_time", "notify_at", "suspend_at", "suspend_immediately_at", "created_on", "owner", "comment",
-                   "notify_users"]
+        columns = [
+            "name",
+            "credit_quota",
+            "used_credits",
+            "remaining_credits",
+            "level",
+            "frequency",
+            "start_time",
+            "end_time",
+            "notify_at",
+            "suspend_at",
+            "suspend_immediately_at",
+            "created_on",
+            "owner",
+            "comment",
+            "notify_users",
+        ]
         monitored = {(self.get("WAREHOUSE", w) or {}).get("RESOURCE_MONITOR") for w in self.names("WAREHOUSE", None)}
         rows = []
         for name in self.names("RESOURCE MONITOR", m["like"]):
@@ -393,26 +533,93 @@ class AccountObjects:
 
             quota = f"{r['CREDIT_QUOTA']:.2f}" if r["CREDIT_QUOTA"] is not None else ""
             start = r["_created_on"] if r["START_TIMESTAMP"] == "IMMEDIATELY" else r["START_TIMESTAMP"]
-            rows.append((name, quota, "0.00", quota, "WAREHOUSE" if name in monitored else "", r["FREQUENCY"], str(start),
-                         r["END_TIMESTAMP"] or "", at("NOTIFY"), at("SUSPEND"), at("SUSPEND_IMMEDIATE"), r["_created_on"],
-                         self._owner("RESOURCE MONITOR", name), "", ", ".join(r["NOTIFY_USERS"])))
+            rows.append(
+                (
+                    name,
+                    quota,
+                    "0.00",
+                    quota,
+                    "WAREHOUSE" if name in monitored else "",
+                    r["FREQUENCY"],
+                    str(start),
+                    r["END_TIMESTAMP"] or "",
+                    at("NOTIFY"),
+                    at("SUSPEND"),
+                    at("SUSPEND_IMMEDIATE"),
+                    r["_created_on"],
+                    self._owner("RESOURCE MONITOR", name),
+                    "",
+                    ", ".join(r["NOTIFY_USERS"]),
+                )
+            )
         return values_sql(columns, rows)
 
     def show_users(self, conn: Any, m: re.Match[str]) -> str:
-        columns = ["name", "created_on", "login_name", "display_name", "first_name", "last_name", "email",
-                   "mins_to_unlock", "days_to_expiry", "comment", "disabled", "must_change_password", "snowflake_lock",
-                   "default_warehouse", "default_namespace", "default_role", "default_secondary_roles", "ext_authn_duo",
-                   "ext_authn_uid", "has_mfa", "mins_to_bypass_mfa", "owner", "last_success_login", "expires_at_time",
-                   "locked_until_time", "has_password", "has_rsa_public_key", "type", "has_pat"]
+        columns = [
+            "name",
+            "created_on",
+            "login_name",
+            "display_name",
+            "first_name",
+            "last_name",
+            "email",
+            "mins_to_unlock",
+            "days_to_expiry",
+            "comment",
+            "disabled",
+            "must_change_password",
+            "snowflake_lock",
+            "default_warehouse",
+            "default_namespace",
+            "default_role",
+            "default_secondary_roles",
+            "ext_authn_duo",
+            "ext_authn_uid",
+            "has_mfa",
+            "mins_to_bypass_mfa",
+            "owner",
+            "last_success_login",
+            "expires_at_time",
+            "locked_until_time",
+            "has_password",
+            "has_rsa_public_key",
+            "type",
+            "has_pat",
+        ]
         rows = []
         for name in self.names("USER", m["like"]):
             u = self.get("USER", name) or {}
-            rows.append((name, u["_created_on"], u.get("LOGIN_NAME", name), u.get("DISPLAY_NAME", name),
-                         u.get("FIRST_NAME", ""), u.get("LAST_NAME", ""), u.get("EMAIL", ""), "", "", u.get("COMMENT", ""),
-                         _yes(u.get("DISABLED", False)), _yes(u.get("MUST_CHANGE_PASSWORD", False)), "false",
-                         u.get("DEFAULT_WAREHOUSE", ""), u.get("DEFAULT_NAMESPACE", ""), u.get("DEFAULT_ROLE", ""),
-                         json.dumps(u["DEFAULT_SECONDARY_ROLES"]) if "DEFAULT_SECONDARY_ROLES" in u else "",
-                         "false", "", "false", "", self._owner("USER", name), "", "", "",
-                         _yes(bool(u.get("PASSWORD"))), _yes(bool(u.get("RSA_PUBLIC_KEY") or u.get("RSA_PUBLIC_KEY_2"))),
-                         u.get("TYPE") or "", "false"))
+            rows.append(
+                (
+                    name,
+                    u["_created_on"],
+                    u.get("LOGIN_NAME", name),
+                    u.get("DISPLAY_NAME", name),
+                    u.get("FIRST_NAME", ""),
+                    u.get("LAST_NAME", ""),
+                    u.get("EMAIL", ""),
+                    "",
+                    "",
+                    u.get("COMMENT", ""),
+                    _yes(u.get("DISABLED", False)),
+                    _yes(u.get("MUST_CHANGE_PASSWORD", False)),
+                    "false",
+                    u.get("DEFAULT_WAREHOUSE", ""),
+                    u.get("DEFAULT_NAMESPACE", ""),
+                    u.get("DEFAULT_ROLE", ""),
+                    json.dumps(u["DEFAULT_SECONDARY_ROLES"]) if "DEFAULT_SECONDARY_ROLES" in u else "",
+                    "false",
+                    "",
+                    "false",
+                    "",
+                    self._owner("USER", name),
+                    "",
+                    "",
+                    "",
+                    _yes(bool(u.get("PASSWORD"))),
+                    _yes(bool(u.get("RSA_PUBLIC_KEY") or u.get("RSA_PUBLIC_KEY_2"))),
+                    u.get("TYPE") or "",
+                    "false",
+                )
+            )
         return values_sql(columns, rows)

@@ -23,7 +23,12 @@ import re
 from typing import Any
 
 from helpers.local_cloud.account_grants import (
-    SHOW_GRANTS_COLUMNS, SHOW_ROLE_GRANTS_COLUMNS, Key, account_key, display_name, key_of,
+    SHOW_GRANTS_COLUMNS,
+    SHOW_ROLE_GRANTS_COLUMNS,
+    Key,
+    account_key,
+    display_name,
+    key_of,
 )
 from helpers.local_cloud.table_kinds import _CREATE_TABLE, _qualify
 from helpers.local_cloud.warehouse_sql import ProgrammingError, ident, not_supported, split_name, status, values_sql
@@ -36,21 +41,61 @@ KIND = r"WAREHOUSE|DATABASE|SCHEMA|TABLE|INTEGRATION|RESOURCE\s+MONITOR|ROLE|USE
 # https://docs.snowflake.com/en/user-guide/security-access-control-privileges); OWNERSHIP apart.
 PRIVILEGES: dict[str, set[str]] = {
     "WAREHOUSE": {"USAGE", "OPERATE", "MONITOR", "MODIFY", "APPLYBUDGET"},
-    "DATABASE": {"USAGE", "MONITOR", "MODIFY", "CREATE SCHEMA", "CREATE DATABASE ROLE", "APPLYBUDGET",
-                 "REFERENCE_USAGE"},
-    "SCHEMA": {"USAGE", "MONITOR", "MODIFY", "CREATE TABLE", "CREATE VIEW", "CREATE STAGE", "CREATE FILE FORMAT",
-               "CREATE SEQUENCE", "CREATE FUNCTION", "CREATE PROCEDURE", "CREATE TEMPORARY TABLE",
-               "CREATE DYNAMIC TABLE", "CREATE MATERIALIZED VIEW", "CREATE PIPE", "CREATE STREAM", "CREATE TASK",
-               "ADD SEARCH OPTIMIZATION", "APPLYBUDGET"},
-    "TABLE": {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "REBUILD", "EVOLVE SCHEMA",
-              "APPLYBUDGET"},
+    "DATABASE": {
+        "USAGE",
+        "MONITOR",
+        "MODIFY",
+        "CREATE SCHEMA",
+        "CREATE DATABASE ROLE",
+        "APPLYBUDGET",
+        "REFERENCE_USAGE",
+    },
+    "SCHEMA": {
+        "USAGE",
+        "MONITOR",
+        "MODIFY",
+        "CREATE TABLE",
+        "CREATE VIEW",
+        "CREATE STAGE",
+        "CREATE FILE FORMAT",
+        "CREATE SEQUENCE",
+        "CREATE FUNCTION",
+        "CREATE PROCEDURE",
+        "CREATE TEMPORARY TABLE",
+        "CREATE DYNAMIC TABLE",
+        "CREATE MATERIALIZED VIEW",
+        "CREATE PIPE",
+        "CREATE STREAM",
+        "CREATE TASK",
+        "ADD SEARCH OPTIMIZATION",
+        "APPLYBUDGET",
+    },
+    "TABLE": {
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "TRUNCATE",
+        "REFERENCES",
+        "REBUILD",
+        "EVOLVE SCHEMA",
+        "APPLYBUDGET",
+    },
     "INTEGRATION": {"USAGE", "USE_ANY_ROLE"},
     "RESOURCE MONITOR": {"MONITOR", "MODIFY"},
     "ROLE": set(),
     "USER": {"MONITOR"},
 }
-MISSING_LABEL = {"WAREHOUSE": "Warehouse", "DATABASE": "Database", "SCHEMA": "Schema", "TABLE": "Table",
-                 "INTEGRATION": "Integration", "RESOURCE MONITOR": "Resource monitor", "ROLE": "Role", "USER": "User"}
+MISSING_LABEL = {
+    "WAREHOUSE": "Warehouse",
+    "DATABASE": "Database",
+    "SCHEMA": "Schema",
+    "TABLE": "Table",
+    "INTEGRATION": "Integration",
+    "RESOURCE MONITOR": "Resource monitor",
+    "ROLE": "Role",
+    "USER": "User",
+}
 
 _S = re.I | re.S
 GRANT_ROLE = re.compile(rf"GRANT\s+ROLE\s+(?P<role>{NAME})\s+TO\s+(?P<to>ROLE|USER)\s+(?P<grantee>{NAME})\s*$", _S)
@@ -58,11 +103,13 @@ REVOKE_ROLE = re.compile(rf"REVOKE\s+ROLE\s+(?P<role>{NAME})\s+FROM\s+(?P<to>ROL
 TARGET = rf"(?:ALL\s+(?P<all>TABLES)\s+IN\s+SCHEMA|(?P<kind>{KIND}))\s+(?P<object>{QNAME})"
 GRANT = re.compile(
     rf"GRANT\s+(?P<privs>[A-Z_ ,]+?)\s+ON\s+{TARGET}\s+TO\s+ROLE\s+(?P<grantee>{NAME})"
-    r"(?P<option>\s+WITH\s+GRANT\s+OPTION)?(?:\s+(?P<current>COPY|REVOKE)\s+CURRENT\s+GRANTS)?\s*$", _S,
+    r"(?P<option>\s+WITH\s+GRANT\s+OPTION)?(?:\s+(?P<current>COPY|REVOKE)\s+CURRENT\s+GRANTS)?\s*$",
+    _S,
 )
 REVOKE = re.compile(
     rf"REVOKE\s+(?P<option>GRANT\s+OPTION\s+FOR\s+)?(?P<privs>[A-Z_ ,]+?)\s+ON\s+{TARGET}\s+FROM\s+ROLE\s+"
-    rf"(?P<grantee>{NAME})(?:\s+(?P<mode>CASCADE|RESTRICT))?\s*$", _S,
+    rf"(?P<grantee>{NAME})(?:\s+(?P<mode>CASCADE|RESTRICT))?\s*$",
+    _S,
 )
 SHOW_TO = re.compile(rf"SHOW\s+GRANTS\s+TO\s+(?P<to>ROLE|USER)\s+(?P<grantee>{NAME})\s*$", _S)
 SHOW_OF = re.compile(rf"SHOW\s+GRANTS\s+OF\s+ROLE\s+(?P<role>{NAME})\s*$", _S)
@@ -83,8 +130,13 @@ class Privileges:
 
     def handle(self, conn: Any, text: str) -> str | None:
         for pattern, handler in (
-            (GRANT_ROLE, self.grant_role), (REVOKE_ROLE, self.revoke_role), (GRANT, self.grant),
-            (REVOKE, self.revoke), (SHOW_TO, self.show_to), (SHOW_OF, self.show_of), (SHOW_ON, self.show_on),
+            (GRANT_ROLE, self.grant_role),
+            (REVOKE_ROLE, self.revoke_role),
+            (GRANT, self.grant),
+            (REVOKE, self.revoke),
+            (SHOW_TO, self.show_to),
+            (SHOW_OF, self.show_of),
+            (SHOW_ON, self.show_on),
         ):
             if m := pattern.match(text):
                 return handler(conn, m)
@@ -97,37 +149,52 @@ class Privileges:
         if kind in ("WAREHOUSE", "RESOURCE MONITOR", "ROLE", "USER"):
             return self.account.get(kind, parts[0]) is not None
         if kind == "INTEGRATION":
-            return bool(cur.execute(
-                f"SELECT 1 FROM {self.account.integrations_table} WHERE name = ?", [parts[0]]).fetchone())
+            return bool(
+                cur.execute(f"SELECT 1 FROM {self.account.integrations_table} WHERE name = ?", [parts[0]]).fetchone()
+            )
         if kind == "DATABASE":
-            return bool(cur.execute(
-                "SELECT 1 FROM duckdb_databases() WHERE upper(database_name) = ?", [parts[0]]).fetchone())
+            return bool(
+                cur.execute("SELECT 1 FROM duckdb_databases() WHERE upper(database_name) = ?", [parts[0]]).fetchone()
+            )
         if kind == "SCHEMA":
-            return bool(cur.execute(
-                "SELECT 1 FROM duckdb_schemas() WHERE database_name = ? AND schema_name = ?", parts).fetchone())
-        return bool(cur.execute(
-            "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?", parts
-        ).fetchone())
+            return bool(
+                cur.execute(
+                    "SELECT 1 FROM duckdb_schemas() WHERE database_name = ? AND schema_name = ?", parts
+                ).fetchone()
+            )
+        return bool(
+            cur.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?", parts
+            ).fetchone()
+        )
 
     def resolve(self, conn: Any, kind: str, name: str) -> tuple[Key, list[str]]:
         """The object's catalog key, after checking it exists (002003 if not)."""
         parts = split_name(name)
         depth = {"SCHEMA": 2, "TABLE": 3}.get(kind, 1)
         if len(parts) > depth:
-            raise ProgrammingError(msg=f"SQL compilation error:\ninvalid identifier '{name}'", errno=904, sqlstate="42000")
+            raise ProgrammingError(
+                msg=f"SQL compilation error:\ninvalid identifier '{name}'", errno=904, sqlstate="42000"
+            )
         parts = [conn.database or "", conn.schema or ""][: depth - len(parts)] + parts  # unqualified: the session's
         if not self._exists(kind, parts):
             raise ProgrammingError(
                 msg=f"SQL compilation error:\n{MISSING_LABEL[kind]} '{'.'.join(parts)}' does not exist or not authorized.",
-                errno=2003, sqlstate="02000",
+                errno=2003,
+                sqlstate="02000",
             )
         return key_of(kind, parts), parts
 
     def _tables(self, database: str, schema: str) -> list[str]:
-        return [r[0] for r in self.account.cur().execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY table_name",
-            [database, schema],
-        ).fetchall()]
+        return [
+            r[0]
+            for r in self.account.cur()
+            .execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY table_name",
+                [database, schema],
+            )
+            .fetchall()
+        ]
 
     def _grantee(self, to: str, name: str) -> str:
         grantee = ident(name)
@@ -143,7 +210,8 @@ class Privileges:
         if to == "ROLE" and (grantee == role or grantee in self._inherited(role)):
             raise ProgrammingError(
                 msg=f"SQL execution error:\nGranting role '{role}' to role '{grantee}' would create a cycle.",
-                errno=3096, sqlstate="42601",
+                errno=3096,
+                sqlstate="42601",
             )
         self.grants.grant("USAGE", "ROLE", account_key(role), to, grantee, False, self.account.current_role(conn))
         return status("Statement executed successfully.")
@@ -182,7 +250,9 @@ class Privileges:
                 raise not_supported("GRANT ALL [PRIVILEGES]")
             if privilege != "OWNERSHIP" and privilege not in PRIVILEGES[kind]:
                 raise ProgrammingError(
-                    msg=f"SQL compilation error:\nInvalid privilege {privilege} for {kind}.", errno=3011, sqlstate="42601"
+                    msg=f"SQL compilation error:\nInvalid privilege {privilege} for {kind}.",
+                    errno=3011,
+                    sqlstate="42601",
                 )
         return privileges
 
@@ -193,12 +263,16 @@ class Privileges:
         by = self.account.current_role(conn)
         if "OWNERSHIP" in privileges:
             if len(privileges) > 1 or m["option"]:
-                raise ProgrammingError(msg="SQL compilation error:\nsyntax error near 'OWNERSHIP'", errno=1003, sqlstate="42000")
+                raise ProgrammingError(
+                    msg="SQL compilation error:\nsyntax error near 'OWNERSHIP'", errno=1003, sqlstate="42000"
+                )
             for key in keys:
                 self._transfer(granted_on, key, grantee, by, m["current"])
             return status("Statement executed successfully.")
         if m["current"]:
-            raise ProgrammingError(msg="SQL compilation error:\nsyntax error near 'CURRENT GRANTS'", errno=1003, sqlstate="42000")
+            raise ProgrammingError(
+                msg="SQL compilation error:\nsyntax error near 'CURRENT GRANTS'", errno=1003, sqlstate="42000"
+            )
         for key in keys:
             for privilege in privileges:
                 self.grants.grant(privilege, granted_on, key, "ROLE", grantee, bool(m["option"]), by)
@@ -210,11 +284,12 @@ class Privileges:
             privilege, grantee = others[0]
             raise ProgrammingError(
                 msg=f"SQL execution error: Dependent grant of privilege '{privilege}' on securable "
-                    f"'{display_name(granted_on, key)}' to role '{grantee}' exists.  It must be revoked first.  More than "
-                    "one dependent grant may exist: use 'SHOW GRANTS' command to view them.  To revoke all dependent "
-                    "grants while transferring object ownership, use convenience command 'GRANT OWNERSHIP ON "
-                    "<target_objects> TO <target_role> REVOKE CURRENT GRANTS'.",
-                errno=3036, sqlstate="23001",
+                f"'{display_name(granted_on, key)}' to role '{grantee}' exists.  It must be revoked first.  More than "
+                "one dependent grant may exist: use 'SHOW GRANTS' command to view them.  To revoke all dependent "
+                "grants while transferring object ownership, use convenience command 'GRANT OWNERSHIP ON "
+                "<target_objects> TO <target_role> REVOKE CURRENT GRANTS'.",
+                errno=3036,
+                sqlstate="23001",
             )
         if current and current.upper() == "REVOKE":
             for privilege, grantee in others:
@@ -225,7 +300,9 @@ class Privileges:
         granted_on, keys = self._targets(conn, m)
         privileges = self._privileges(granted_on, m["privs"])
         if "OWNERSHIP" in privileges:
-            raise ProgrammingError(msg="SQL execution error: OWNERSHIP can only be transferred.", errno=3937, sqlstate="23001")
+            raise ProgrammingError(
+                msg="SQL execution error: OWNERSHIP can only be transferred.", errno=3937, sqlstate="23001"
+            )
         grantee = self._grantee("ROLE", m["grantee"])
         for key in keys:
             for privilege in privileges:

@@ -21,7 +21,9 @@ _TOKEN = re.compile(
 
 
 def syntax_error(near: str) -> ProgrammingError:
-    return ProgrammingError(msg=f"SQL compilation error:\nsyntax error near '{near[:40]}'", errno=1003, sqlstate="42000")
+    return ProgrammingError(
+        msg=f"SQL compilation error:\nsyntax error near '{near[:40]}'", errno=1003, sqlstate="42000"
+    )
 
 
 def invalid_value(key: str, value: Any) -> ProgrammingError:
@@ -159,10 +161,25 @@ def words(key: str, v: Token) -> list[str]:
 # WAREHOUSE_SIZE: the values CREATE WAREHOUSE accepts -> how SHOW WAREHOUSES reports them
 # (https://docs.snowflake.com/en/sql-reference/sql/create-warehouse)
 _SIZES = {
-    "XSMALL": "X-Small", "X-SMALL": "X-Small", "SMALL": "Small", "MEDIUM": "Medium", "LARGE": "Large",
-    "XLARGE": "X-Large", "X-LARGE": "X-Large", "XXLARGE": "2X-Large", "X2LARGE": "2X-Large", "2X-LARGE": "2X-Large",
-    "XXXLARGE": "3X-Large", "X3LARGE": "3X-Large", "3X-LARGE": "3X-Large", "X4LARGE": "4X-Large",
-    "4X-LARGE": "4X-Large", "X5LARGE": "5X-Large", "5X-LARGE": "5X-Large", "X6LARGE": "6X-Large", "6X-LARGE": "6X-Large",
+    "XSMALL": "X-Small",
+    "X-SMALL": "X-Small",
+    "SMALL": "Small",
+    "MEDIUM": "Medium",
+    "LARGE": "Large",
+    "XLARGE": "X-Large",
+    "X-LARGE": "X-Large",
+    "XXLARGE": "2X-Large",
+    "X2LARGE": "2X-Large",
+    "2X-LARGE": "2X-Large",
+    "XXXLARGE": "3X-Large",
+    "X3LARGE": "3X-Large",
+    "3X-LARGE": "3X-Large",
+    "X4LARGE": "4X-Large",
+    "4X-LARGE": "4X-Large",
+    "X5LARGE": "5X-Large",
+    "5X-LARGE": "5X-Large",
+    "X6LARGE": "6X-Large",
+    "6X-LARGE": "6X-Large",
 }
 
 
@@ -186,8 +203,9 @@ def rsa_public_key(key: str, v: Token) -> str:
     except (ValueError, binascii.Error, TypeError):
         raise ProgrammingError(
             msg=f"SQL compilation error:\nInvalid {key}: not a base64 DER RSA public key (without the "
-                "-----BEGIN PUBLIC KEY----- lines)",
-            errno=1008, sqlstate="22023",
+            "-----BEGIN PUBLIC KEY----- lines)",
+            errno=1008,
+            sqlstate="22023",
         ) from None
     return body
 
@@ -237,7 +255,14 @@ USER = {
 }
 # "users with the TYPE property set to SERVICE ... cannot have the following properties"
 # (https://docs.snowflake.com/en/user-guide/admin-user-management#types-of-users)
-NOT_FOR_SERVICE_USERS = ("FIRST_NAME", "MIDDLE_NAME", "LAST_NAME", "PASSWORD", "MUST_CHANGE_PASSWORD", "MINS_TO_BYPASS_MFA")
+NOT_FOR_SERVICE_USERS = (
+    "FIRST_NAME",
+    "MIDDLE_NAME",
+    "LAST_NAME",
+    "PASSWORD",
+    "MUST_CHANGE_PASSWORD",
+    "MINS_TO_BYPASS_MFA",
+)
 
 
 def triggers(toks: list[Token]) -> list[tuple[int, str]]:
@@ -259,8 +284,9 @@ def triggers(toks: list[Token]) -> list[tuple[int, str]]:
     if actions.count("SUSPEND") > 1 or actions.count("SUSPEND_IMMEDIATE") > 1 or actions.count("NOTIFY") > 5:
         raise ProgrammingError(
             msg="SQL compilation error:\na resource monitor has at most one SUSPEND, one SUSPEND_IMMEDIATE and five "
-                "NOTIFY triggers",
-            errno=1008, sqlstate="22023",
+            "NOTIFY triggers",
+            errno=1008,
+            sqlstate="22023",
         )
     return sorted(out)
 

@@ -36,17 +36,39 @@ _GLUE_JOB_PARAM = {
     **{
         op: "JobName"
         for op in (
-            "UpdateJob", "DeleteJob", "GetJob", "StartJobRun", "GetJobRun", "GetJobRuns", "BatchStopJobRun",
-            "GetJobBookmark", "ResetJobBookmark",
+            "UpdateJob",
+            "DeleteJob",
+            "GetJob",
+            "StartJobRun",
+            "GetJobRun",
+            "GetJobRuns",
+            "BatchStopJobRun",
+            "GetJobBookmark",
+            "ResetJobBookmark",
         )
     },
 }
 # CloudWatch Logs operations by the resource type the Service Authorization Reference gives them.
 _LOGS_GROUP_OPS = {
-    "CreateLogGroup", "DeleteLogGroup", "CreateLogStream", "DescribeLogStreams", "FilterLogEvents",
-    "PutRetentionPolicy", "DeleteRetentionPolicy", "TagLogGroup", "UntagLogGroup", "ListTagsLogGroup",
-    "PutSubscriptionFilter", "DeleteSubscriptionFilter", "DescribeSubscriptionFilters", "PutMetricFilter",
-    "DeleteMetricFilter", "AssociateKmsKey", "DisassociateKmsKey", "StartQuery", "CreateExportTask",
+    "CreateLogGroup",
+    "DeleteLogGroup",
+    "CreateLogStream",
+    "DescribeLogStreams",
+    "FilterLogEvents",
+    "PutRetentionPolicy",
+    "DeleteRetentionPolicy",
+    "TagLogGroup",
+    "UntagLogGroup",
+    "ListTagsLogGroup",
+    "PutSubscriptionFilter",
+    "DeleteSubscriptionFilter",
+    "DescribeSubscriptionFilters",
+    "PutMetricFilter",
+    "DeleteMetricFilter",
+    "AssociateKmsKey",
+    "DisassociateKmsKey",
+    "StartQuery",
+    "CreateExportTask",
 }
 _LOGS_STREAM_OPS = {"PutLogEvents", "GetLogEvents", "DeleteLogStream"}
 

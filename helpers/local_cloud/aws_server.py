@@ -113,7 +113,10 @@ def _ship_logs(endpoint: str, region: str, creds: dict[str, str], run_id: str, s
                 logs.put_log_events(logGroupName=group, logStreamName=run_id, logEvents=batch)
         except ClientError as e:
             err = e.response["Error"]
-            print(f"glue run {run_id}: its role could not write {group}/{run_id}: {err['Code']}: {err.get('Message')}", flush=True)
+            print(
+                f"glue run {run_id}: its role could not write {group}/{run_id}: {err['Code']}: {err.get('Message')}",
+                flush=True,
+            )
             for line in text.splitlines():
                 print(f"glue run {run_id} {group}: {line}", flush=True)
 
@@ -167,12 +170,7 @@ def _execute(job: Any, run: Any, endpoint: str) -> None:
             }
             timeout_s = 60 * (job.timeout or 2880)
             proc = subprocess.run(
-                [sys.executable, path, *argv],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=tmp,
-                timeout=timeout_s,
+                [sys.executable, path, *argv], capture_output=True, text=True, env=env, cwd=tmp, timeout=timeout_s
             )
         stdout, stderr = proc.stdout, proc.stderr
         if proc.returncode == 0:
@@ -259,12 +257,23 @@ def _patch_glue(endpoint: str) -> None:
     from moto.glue import responses
 
     fields = {
-        "Description": "description", "LogUri": "log_uri", "Role": "role", "ExecutionProperty": "execution_property",
-        "Command": "command", "DefaultArguments": "default_arguments", "NonOverridableArguments":
-        "non_overridable_arguments", "Connections": "connections", "MaxRetries": "max_retries",
-        "AllocatedCapacity": "allocated_capacity", "Timeout": "timeout", "MaxCapacity": "max_capacity",
-        "WorkerType": "worker_type", "NumberOfWorkers": "number_of_workers", "GlueVersion": "glue_version",
-        "SecurityConfiguration": "security_configuration", "NotificationProperty": "notification_property",
+        "Description": "description",
+        "LogUri": "log_uri",
+        "Role": "role",
+        "ExecutionProperty": "execution_property",
+        "Command": "command",
+        "DefaultArguments": "default_arguments",
+        "NonOverridableArguments": "non_overridable_arguments",
+        "Connections": "connections",
+        "MaxRetries": "max_retries",
+        "AllocatedCapacity": "allocated_capacity",
+        "Timeout": "timeout",
+        "MaxCapacity": "max_capacity",
+        "WorkerType": "worker_type",
+        "NumberOfWorkers": "number_of_workers",
+        "GlueVersion": "glue_version",
+        "SecurityConfiguration": "security_configuration",
+        "NotificationProperty": "notification_property",
     }
 
     def update_job(self: Any) -> ActionResult:

@@ -56,8 +56,11 @@ def _client(aws: dict[str, Any], service: str, keys: dict[str, str]) -> Any:
 
     _session = _session or boto3.session.Session()
     return _session.client(
-        service, endpoint_url=aws["url"], region_name=aws["region"],
-        aws_access_key_id=keys["access_key_id"], aws_secret_access_key=keys["secret_access_key"],
+        service,
+        endpoint_url=aws["url"],
+        region_name=aws["region"],
+        aws_access_key_id=keys["access_key_id"],
+        aws_secret_access_key=keys["secret_access_key"],
         config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
     )
 
@@ -94,7 +97,12 @@ def operator_policy_for(settings: Settings, account_id: str) -> dict[str, Any]:
     """helpers.iam.operator_policy for these settings' names."""
     s = settings
     names = iam.Names(
-        s.bucket or "", s.data_prefix, s.scripts_prefix, s.quarantine_prefix, s.aws_region or "", account_id,
+        s.bucket or "",
+        s.data_prefix,
+        s.scripts_prefix,
+        s.quarantine_prefix,
+        s.aws_region or "",
+        account_id,
         s.incoming_prefix,
     )
     return iam.operator_policy(names, s.glue_role_name, s.snowflake_role_name, s.glue_job_name)
@@ -107,9 +115,14 @@ def aws_operator(ctx: Bootstrap) -> None:
     try:
         arn = client.get_user(UserName=OPERATOR_USER)["User"]["Arn"]
     except client.exceptions.NoSuchEntityException:
-        arn = client.create_user(UserName=OPERATOR_USER, Tags=[{"Key": "project", "Value": "countries-pipeline"}])["User"]["Arn"]
+        arn = client.create_user(UserName=OPERATOR_USER, Tags=[{"Key": "project", "Value": "countries-pipeline"}])[
+            "User"
+        ]["Arn"]
     policy_arn = iam.ensure_managed_policy(
-        client, account, OPERATOR_POLICY, operator_policy_for(ctx.settings, account),
+        client,
+        account,
+        OPERATOR_POLICY,
+        operator_policy_for(ctx.settings, account),
         "Runs the countries pipeline (dev, prod) and its teardown: helpers.iam.operator_policy",
     )
     # exactly that policy: nothing else attached or inline that could widen it
@@ -125,7 +138,9 @@ def aws_operator(ctx: Bootstrap) -> None:
     # one current key: the recorded one if IAM still has it (the same server), else a new one
     recorded = ctx.recorded(OPERATOR_KEY_FILE) or {}
     keys = client.list_access_keys(UserName=OPERATOR_USER)["AccessKeyMetadata"]
-    keep = next((k for k in keys if k["AccessKeyId"] == recorded.get("access_key_id") and k["Status"] == "Active"), None)
+    keep = next(
+        (k for k in keys if k["AccessKeyId"] == recorded.get("access_key_id") and k["Status"] == "Active"), None
+    )
     for key in keys:
         if key is not keep:
             client.delete_access_key(UserName=OPERATOR_USER, AccessKeyId=key["AccessKeyId"])
@@ -133,8 +148,11 @@ def aws_operator(ctx: Bootstrap) -> None:
         new = client.create_access_key(UserName=OPERATOR_USER)["AccessKey"]
         recorded = {"access_key_id": new["AccessKeyId"], "secret_access_key": new["SecretAccessKey"]}
     record = {
-        "user": OPERATOR_USER, "arn": arn, "policy_arn": policy_arn,
-        "access_key_id": recorded["access_key_id"], "secret_access_key": recorded["secret_access_key"],
+        "user": OPERATOR_USER,
+        "arn": arn,
+        "policy_arn": policy_arn,
+        "access_key_id": recorded["access_key_id"],
+        "secret_access_key": recorded["secret_access_key"],
     }
     ctx.record(OPERATOR_KEY_FILE, record)
     ctx.connection["aws"]["operator"] = record

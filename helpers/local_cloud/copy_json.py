@@ -21,7 +21,14 @@ from sqlglot import exp
 from helpers.local_cloud import load_metadata
 from helpers.local_cloud.fakesnow_compat import LOAD_HISTORY, in_autocommit, session_duck
 from helpers.local_cloud.warehouse_sql import (
-    ProgrammingError, format_properties, ident, quote, sql_literal, truthy, truthy_value, values_sql,
+    ProgrammingError,
+    format_properties,
+    ident,
+    quote,
+    sql_literal,
+    truthy,
+    truthy_value,
+    values_sql,
 )
 
 
@@ -55,7 +62,6 @@ class CopyJson:
         if options["TYPE"] != "JSON":
             return None  # CSV / Parquet: fakesnow reads S3 through the secret installed above
         return self._copy_json(conn, expr, fq, url, sub_path, creds, select, options)
-
 
     def _copy_json(
         self,
@@ -117,7 +123,9 @@ class CopyJson:
             objects = [o for o in objects if o["Url"][len(location.rstrip("/")) + 1 :] in wanted]
         if options["PATTERN"]:
             pattern = re.compile(options["PATTERN"])
-            objects = [o for o in objects if pattern.fullmatch(o["Url"][len(url) :].lstrip("/")) or pattern.fullmatch(o["Key"])]
+            objects = [
+                o for o in objects if pattern.fullmatch(o["Url"][len(url) :].lstrip("/")) or pattern.fullmatch(o["Key"])
+            ]
         if not objects:
             return values_sql(["status"], [("Copy executed with 0 files processed.",)])
 
@@ -137,8 +145,9 @@ class CopyJson:
                     results.append((file_url, "LOAD_SKIPPED", 0, 0, 1, 1, "File was loaded before.", None, None, None))
                     continue
                 values = (
-                    "json" if not strip else
-                    "unnest(CASE WHEN json_type(json) = 'ARRAY' THEN json_transform(json, '[\"JSON\"]') ELSE [json] END)"
+                    "json"
+                    if not strip
+                    else "unnest(CASE WHEN json_type(json) = 'ARRAY' THEN json_transform(json, '[\"JSON\"]') ELSE [json] END)"
                 )
                 metadata = {
                     # "Includes the full path to the data file" (Snowflake, Query metadata for staged files):
@@ -191,7 +200,6 @@ class CopyJson:
         )
 
 
-
 _METADATA_COLUMNS = {
     "METADATA$FILENAME": "{filename}",
     "METADATA$FILE_ROW_NUMBER": "file_row",
@@ -222,8 +230,6 @@ def _transformation_expr(e: exp.Expression) -> str:
     )
 
 
-
-
 def copy_options(expr: exp.Copy) -> dict[str, Any]:
     options: dict[str, Any] = {"FILE_FORMAT": None, "FORCE": False, "FILES": [], "PATTERN": None}
     for param in expr.args.get("params", []):
@@ -245,5 +251,3 @@ def copy_options(expr: exp.Copy) -> dict[str, Any]:
                 sqlstate="0A000",
             )
     return options
-
-

@@ -37,9 +37,19 @@ TABLES_EXT = f"{CATALOG_SCHEMA}._fs_tables_ext"  # table comments
 COLUMNS_EXT = f"{CATALOG_SCHEMA}._fs_columns_ext"  # column lengths
 LOAD_HISTORY = "_fs_information_schema._fs_load_history"  # per database
 LOAD_HISTORY_COLUMNS = (
-    "SCHEMA_NAME", "FILE_NAME", "TABLE_NAME", "LAST_LOAD_TIME", "STATUS", "ROW_COUNT", "ROW_PARSED",
-    "FIRST_ERROR_MESSAGE", "FIRST_ERROR_LINE_NUMBER", "FIRST_ERROR_CHARACTER_POSITION", "FIRST_ERROR_COL_NAME",
-    "ERROR_COUNT", "ERROR_LIMIT",
+    "SCHEMA_NAME",
+    "FILE_NAME",
+    "TABLE_NAME",
+    "LAST_LOAD_TIME",
+    "STATUS",
+    "ROW_COUNT",
+    "ROW_PARSED",
+    "FIRST_ERROR_MESSAGE",
+    "FIRST_ERROR_LINE_NUMBER",
+    "FIRST_ERROR_CHARACTER_POSITION",
+    "FIRST_ERROR_COL_NAME",
+    "ERROR_COUNT",
+    "ERROR_LIMIT",
 )
 QUERY_ROUTE = "/queries/v1/query-request"
 
@@ -91,11 +101,14 @@ def _source_has(*snippets: str) -> Callable[[Any], bool]:
 
 def _template_has(*alternatives: tuple[str, str]) -> Callable[[Any], bool]:
     """A string.Template holding each (original, or as already patched) text."""
-    return lambda obj: isinstance(obj, Template) and all(a in obj.template or b in obj.template for a, b in alternatives)
+    return lambda obj: (
+        isinstance(obj, Template) and all(a in obj.template or b in obj.template for a, b in alternatives)
+    )
 
 
 def _columns(sql_of: Callable[[], str], table: str, expected: tuple[str, ...], exact: bool) -> Callable[[Any], bool]:
     """The table fakesnow's creation SQL makes (run on a scratch DuckDB) has these columns (in this order)."""
+
     def probe(creation_sql: Any) -> bool:
         import duckdb
 
@@ -105,9 +118,14 @@ def _columns(sql_of: Callable[[], str], table: str, expected: tuple[str, ...], e
             scratch.execute("ATTACH ':memory:' AS probe_db")
             scratch.execute(sql_of())
             database, schema, name = table.split(".")
-            found = tuple(r[0].upper() for r in scratch.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
-                "AND table_name = ? ORDER BY column_index", [database, schema, name]).fetchall())
+            found = tuple(
+                r[0].upper()
+                for r in scratch.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
+                    "AND table_name = ? ORDER BY column_index",
+                    [database, schema, name],
+                ).fetchall()
+            )
         except duckdb.Error:
             return False
         finally:
@@ -129,8 +147,10 @@ def _per_db_sql() -> str:
     from fakesnow import info_schema
 
     # its views read the global catalog (and, once patched, the table kinds): those first
-    return (_global_sql() + f";CREATE TABLE IF NOT EXISTS {table_kinds.KINDS_TABLE} (database_name TEXT, "
-            "schema_name TEXT, table_name TEXT, kind TEXT);" + info_schema.per_db_creation_sql("probe_db"))
+    return (
+        _global_sql() + f";CREATE TABLE IF NOT EXISTS {table_kinds.KINDS_TABLE} (database_name TEXT, "
+        "schema_name TEXT, table_name TEXT, kind TEXT);" + info_schema.per_db_creation_sql("probe_db")
+    )
 
 
 @dataclass(frozen=True)
@@ -141,8 +161,11 @@ class Hook:
 
 
 def _catalog_hook(table: str, columns: tuple[str, ...], exact: bool, per_db: bool = False) -> Hook:
-    return Hook(f"fakesnow catalog table {table}", ("columns exactly " if exact else "columns ") + ", ".join(columns),
-                _columns(_per_db_sql if per_db else _global_sql, f"probe_db.{table}" if per_db else table, columns, exact))
+    return Hook(
+        f"fakesnow catalog table {table}",
+        ("columns exactly " if exact else "columns ") + ", ".join(columns),
+        _columns(_per_db_sql if per_db else _global_sql, f"probe_db.{table}" if per_db else table, columns, exact),
+    )
 
 
 HOOKS: tuple[Hook, ...] = (
@@ -151,41 +174,75 @@ HOOKS: tuple[Hook, ...] = (
     Hook("fakesnow.transforms.transforms.flatten", "function (expression)", _function("expression")),
     Hook("fakesnow.transforms.create_clone", "function (expression)", _function("expression")),
     Hook("fakesnow.transforms.transforms.create_clone", "function (expression)", _function("expression")),
-    Hook("fakesnow.cursor.FakeSnowflakeCursor._transform", "calls transforms.flatten and transforms.create_clone",
-         _source_has("transforms.flatten)", "transforms.create_clone)")),
+    Hook(
+        "fakesnow.cursor.FakeSnowflakeCursor._transform",
+        "calls transforms.flatten and transforms.create_clone",
+        _source_has("transforms.flatten)", "transforms.create_clone)"),
+    ),
     Hook("fakesnow.macros.creation_sql", "function (catalog) -> SQL", _function("catalog")),
-    Hook("fakesnow.info_schema.SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW",
-         "Template with 'NO' AS \"IS_TRANSIENT\" and 'NO' AS \"IS_TEMPORARY\"",
-         _template_has(*table_kinds.INFORMATION_SCHEMA_PATCHES)),
-    Hook("fakesnow.info_schema.per_db_creation_sql",
-         "function (catalog), reading SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW when called",
-         lambda f: _function("catalog")(f) and _source_has("SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW.substitute")(f)),
+    Hook(
+        "fakesnow.info_schema.SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW",
+        "Template with 'NO' AS \"IS_TRANSIENT\" and 'NO' AS \"IS_TEMPORARY\"",
+        _template_has(*table_kinds.INFORMATION_SCHEMA_PATCHES),
+    ),
+    Hook(
+        "fakesnow.info_schema.per_db_creation_sql",
+        "function (catalog), reading SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW when called",
+        lambda f: _function("catalog")(f) and _source_has("SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW.substitute")(f),
+    ),
     Hook("fakesnow.info_schema.fs_global_creation_sql", "function () -> SQL", _function()),
     Hook("fakesnow.transforms.show.fs_global_creation_sql", "function () -> SQL", _function()),
     # the instance, its DuckDB connection, and the sessions' connections
-    Hook("fakesnow.instance.FakeSnow",
-         "class FakeSnow(db_path=..., create_database_on_connect=..., create_schema_on_connect=...) with .duck_conn",
-         lambda c: inspect.isclass(c)
-         and {"db_path", "create_database_on_connect", "create_schema_on_connect"} <= set(inspect.signature(c).parameters)
-         and _source_has("self.duck_conn =")(c)),
+    Hook(
+        "fakesnow.instance.FakeSnow",
+        "class FakeSnow(db_path=..., create_database_on_connect=..., create_schema_on_connect=...) with .duck_conn",
+        lambda c: (
+            inspect.isclass(c)
+            and {"db_path", "create_database_on_connect", "create_schema_on_connect"}
+            <= set(inspect.signature(c).parameters)
+            and _source_has("self.duck_conn =")(c)
+        ),
+    ),
     Hook("fakesnow.instance.GLOBAL_DATABASE_NAME", f"'{GLOBAL}'", lambda v: v == GLOBAL),
-    Hook("fakesnow.conn.FakeSnowflakeConnection",
-         "._duck_conn, .database, .schema, .database_set, .schema_set, ._autocommit, ._in_transaction, .cursor()",
-         _source_has("self._duck_conn =", "self.database =", "def schema(", "self.database_set =",
-                     "self.schema_set =", "self._autocommit =", "self._in_transaction =", "def cursor(")),
+    Hook(
+        "fakesnow.conn.FakeSnowflakeConnection",
+        "._duck_conn, .database, .schema, .database_set, .schema_set, ._autocommit, ._in_transaction, .cursor()",
+        _source_has(
+            "self._duck_conn =",
+            "self.database =",
+            "def schema(",
+            "self.database_set =",
+            "self.schema_set =",
+            "self._autocommit =",
+            "self._in_transaction =",
+            "def cursor(",
+        ),
+    ),
     # the server
-    Hook("fakesnow.server.shared_fs", "the module-level FakeSnow every session uses",
-         lambda v: type(v).__name__ == "FakeSnow"),
+    Hook(
+        "fakesnow.server.shared_fs",
+        "the module-level FakeSnow every session uses",
+        lambda v: type(v).__name__ == "FakeSnow",
+    ),
     Hook("fakesnow.server.login_request", "uses shared_fs when no FAKESNOW_DB_PATH", _source_has("shared_fs")),
     Hook("fakesnow.server.to_token", "function (request)", _function("request")),
     Hook("fakesnow.server.to_conn", "function (token)", _function("token")),
     Hook("fakesnow.server.ServerError", "exception class", lambda c: inspect.isclass(c) and issubclass(c, Exception)),
-    Hook("fakesnow.server.query_request", "async function (request), reading await request.body()",
-         lambda f: inspect.iscoroutinefunction(f) and _source_has("await request.body()")(f)),
-    Hook("fakesnow.server.routes", f"Starlette routes including {QUERY_ROUTE}",
-         lambda rs: isinstance(rs, list) and any(getattr(r, "path", None) == QUERY_ROUTE for r in rs)),
-    Hook("starlette.requests.Request.body", "caches the body in request._body (replaced before fakesnow reads it)",
-         _source_has("self._body")),
+    Hook(
+        "fakesnow.server.query_request",
+        "async function (request), reading await request.body()",
+        lambda f: inspect.iscoroutinefunction(f) and _source_has("await request.body()")(f),
+    ),
+    Hook(
+        "fakesnow.server.routes",
+        f"Starlette routes including {QUERY_ROUTE}",
+        lambda rs: isinstance(rs, list) and any(getattr(r, "path", None) == QUERY_ROUTE for r in rs),
+    ),
+    Hook(
+        "starlette.requests.Request.body",
+        "caches the body in request._body (replaced before fakesnow reads it)",
+        _source_has("self._body"),
+    ),
     # fakesnow's catalog tables, which the local warehouse reads and writes
     _catalog_hook(STAGES_TABLE, ("name", "database_name", "schema_name", "url", "storage_integration"), exact=False),
     _catalog_hook(FILE_FORMATS_TABLE, ("name", "database_name", "schema_name", "options"), exact=False),
@@ -314,7 +371,8 @@ def _patch_information_schema() -> None:
     for hard_coded, real in table_kinds.INFORMATION_SCHEMA_PATCHES:
         if hard_coded not in text and real not in text:
             raise FakesnowIncompatible(
-                f"fakesnow's information_schema.tables view no longer has {hard_coded}: update table_kinds.py")
+                f"fakesnow's information_schema.tables view no longer has {hard_coded}: update table_kinds.py"
+            )
         text = text.replace(hard_coded, real)
     info_schema.SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW = Template(text)
 

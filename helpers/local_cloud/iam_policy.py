@@ -18,6 +18,7 @@ import re
 from enum import Enum
 from typing import Any
 
+
 class Decision(str, Enum):
     ALLOW = "Allow"
     EXPLICIT_DENY = "ExplicitDeny"
@@ -77,7 +78,11 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
         if if_exists:
             return True
         if op == "Null":
-            return str(expected).lower() == "true" if not isinstance(expected, list) else "true" in [str(e).lower() for e in expected]
+            return (
+                str(expected).lower() == "true"
+                if not isinstance(expected, list)
+                else "true" in [str(e).lower() for e in expected]
+            )
         # a missing key: positive operators do not match; negated ones do (IAM docs, "condition keys")
         return op in _NEGATED or qualifier == "ForAllValues"
     if op == "Null":
@@ -86,9 +91,11 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
     negated = op in _NEGATED
     base = _NEGATED.get(op, op)
     compare = _STRING_OPS[base]
+
     def one(value: str) -> bool:
         hit = any(compare(pat, value) for pat in expected_values)
         return not hit if negated else hit
+
     if qualifier == "ForAllValues":
         return all(one(v) for v in actual)
     return any(one(v) for v in actual)
@@ -107,9 +114,7 @@ def _statements(policy: Any) -> list[dict[str, Any]]:
     return _as_list(doc.get("Statement"))
 
 
-def evaluate(
-    policies: list[Any], action: str, resource: str, context: dict[str, list[str]] | None = None
-) -> Decision:
+def evaluate(policies: list[Any], action: str, resource: str, context: dict[str, list[str]] | None = None) -> Decision:
     """The decision of a set of identity policies (JSON strings or dicts) on one request."""
     context = context or {}
     allowed = False

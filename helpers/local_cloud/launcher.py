@@ -114,8 +114,13 @@ class LocalCloud:
         log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 - handed to the child
         cmd = [sys.executable, *[a.format(port=port) for a in args]]
         proc = subprocess.Popen(  # noqa: S603
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=PROJECT_ROOT,
-            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         info = {"pid": proc.pid, "port": port, "url": url, "log": str(self.logs / f"{service}.log")}
         deadline = time.time() + 60
@@ -152,12 +157,23 @@ class LocalCloud:
                 snowflake = self._start(
                     "snowflake",
                     [
-                        "-m", "helpers.local_cloud.snowflake_server", "--port", "{port}",
-                        "--state-dir", str(self.dir / "snowflake"), "--aws-endpoint", aws["url"],
-                        "--region", REGION, "--principal-file", str(self.dir / "snowflake_principal.json"),
+                        "-m",
+                        "helpers.local_cloud.snowflake_server",
+                        "--port",
+                        "{port}",
+                        "--state-dir",
+                        str(self.dir / "snowflake"),
+                        "--aws-endpoint",
+                        aws["url"],
+                        "--region",
+                        REGION,
+                        "--principal-file",
+                        str(self.dir / "snowflake_principal.json"),
                         # the local warehouse's memory budget; what does not fit spills to disk
-                        "--memory-limit", os.environ.get("PIPELINE_LOCAL_WAREHOUSE_MEMORY", "2GB"),
-                        "--spill-dir", str(self.dir / "snowflake" / "spill"),
+                        "--memory-limit",
+                        os.environ.get("PIPELINE_LOCAL_WAREHOUSE_MEMORY", "2GB"),
+                        "--spill-dir",
+                        str(self.dir / "snowflake" / "spill"),
                     ],
                 )
             if self._running("source") is None:
@@ -205,7 +221,11 @@ class LocalCloud:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(16))
         cloud = {
-            "aws": {"url": aws["url"], "region": REGION, "admin": json.loads((self.dir / "aws_admin.json").read_text())},
+            "aws": {
+                "url": aws["url"],
+                "region": REGION,
+                "admin": json.loads((self.dir / "aws_admin.json").read_text()),
+            },
             "snowflake": {
                 "host": "127.0.0.1",
                 "port": snowflake["port"],

@@ -32,10 +32,12 @@ def _ensure(cur: Any, database: str) -> None:
 
 def already_loaded(cur: Any, database: str, schema: str, table: str, file_name: str, etag: str) -> bool:
     _ensure(cur, database)
-    return bool(cur.execute(
-        f"SELECT 1 FROM {_table(database)} WHERE schema_name = ? AND table_name = ? AND file_name = ? AND etag = ?",
-        [schema, table, file_name, etag],
-    ).fetchone())
+    return bool(
+        cur.execute(
+            f"SELECT 1 FROM {_table(database)} WHERE schema_name = ? AND table_name = ? AND file_name = ? AND etag = ?",
+            [schema, table, file_name, etag],
+        ).fetchone()
+    )
 
 
 def record(cur: Any, database: str, schema: str, table: str, file_name: str, etag: str) -> None:
@@ -47,10 +49,15 @@ def record(cur: Any, database: str, schema: str, table: str, file_name: str, eta
 
 
 def _forget(duck: Any, database: str, schema: str, table: str) -> None:
-    exists = duck.cursor().execute(
-        "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = '_fs_information_schema' "
-        "AND table_name = '_local_load_metadata'", [database],
-    ).fetchone()
+    exists = (
+        duck.cursor()
+        .execute(
+            "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = '_fs_information_schema' "
+            "AND table_name = '_local_load_metadata'",
+            [database],
+        )
+        .fetchone()
+    )
     if exists:
         duck.cursor().execute(
             f"DELETE FROM {_table(database)} WHERE schema_name = ? AND table_name = ?", [schema, table]
@@ -68,9 +75,14 @@ def on_create_table(duck: Any, conn: Any, text: str) -> None:
     if not m:
         return
     database, schema, table = _qualify(m.group("name"), conn.database, conn.schema)
-    if m.group("ine") and duck.cursor().execute(
-        "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-        [database, schema, table],
-    ).fetchone():
+    if (
+        m.group("ine")
+        and duck.cursor()
+        .execute(
+            "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            [database, schema, table],
+        )
+        .fetchone()
+    ):
         return
     _forget(duck, database, schema, table)

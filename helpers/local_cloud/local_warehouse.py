@@ -68,13 +68,14 @@ class LocalWarehouse:
             r"DROP\s+(?:STORAGE\s+)?INTEGRATION\s+(IF\s+EXISTS\s+)?(\"[^\"]+\"|\w+)$", text, re.IGNORECASE
         ):
             return self.catalog.drop_integration(ident(m.group(2)), bool(m.group(1)))
-        if m := re.match(
-            r"ALTER\s+SCHEMA\s+(IF\s+EXISTS\s+)?(\S+)\s+SWAP\s+WITH\s+(\S+)$", text, re.IGNORECASE
-        ):
+        if m := re.match(r"ALTER\s+SCHEMA\s+(IF\s+EXISTS\s+)?(\S+)\s+SWAP\s+WITH\s+(\S+)$", text, re.IGNORECASE):
             return self.swap_schemas(conn, m.group(2), m.group(3), bool(m.group(1)))
         if m := re.match(r"DROP\s+DATABASE\s+(IF\s+EXISTS\s+)?(\"[^\"]+\"|\w+)$", text, re.IGNORECASE):
             return self.drop_database(conn, ident(m.group(2)), bool(m.group(1)))
-        if re.match(r"CREATE\s+(OR\s+REPLACE\s+)?((LOCAL\s+|GLOBAL\s+)?(TEMP|TEMPORARY|VOLATILE)\s+|TRANSIENT\s+)?TABLE\b", upper):
+        if re.match(
+            r"CREATE\s+(OR\s+REPLACE\s+)?((LOCAL\s+|GLOBAL\s+)?(TEMP|TEMPORARY|VOLATILE)\s+|TRANSIENT\s+)?TABLE\b",
+            upper,
+        ):
             table_kinds.on_create_table(self.duck, conn, text)
             load_metadata.on_create_table(self.duck, conn, text)
             return None  # fakesnow creates it
@@ -84,7 +85,9 @@ class LocalWarehouse:
         if m := re.match(r"DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\S+)$", text, re.IGNORECASE):
             load_metadata.forget(self.duck, conn, m.group(1))
             return None
-        if m := re.match(r"DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?(\S+?)(?:\s+(?:CASCADE|RESTRICT))?$", text, re.IGNORECASE):
+        if m := re.match(
+            r"DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?(\S+?)(?:\s+(?:CASCADE|RESTRICT))?$", text, re.IGNORECASE
+        ):
             parts = [ident(x) for x in m.group(1).split(".")]
             database, schema = (parts[0], parts[1]) if len(parts) == 2 else (ident(conn.database or ""), parts[0])
             self.catalog.forget_schema(database, schema)
@@ -96,7 +99,6 @@ class LocalWarehouse:
         if upper.startswith("COPY INTO") or upper.startswith("COPY\n") or re.match(r"COPY\s+INTO", upper):
             return self.copy.copy_into(conn, text)
         return None
-
 
     # -- schemas -------------------------------------------------------------------------------
     def swap_schemas(self, conn: Any, first: str, second: str, if_exists: bool) -> str:
@@ -111,15 +113,23 @@ class LocalWarehouse:
         if db_a != db_b:
             raise ProgrammingError(
                 msg="SQL compilation error:\nALTER SCHEMA ... SWAP WITH needs two schemas of the same database "
-                    "(the local warehouse does not move schemas between databases)",
-                errno=2016, sqlstate="0A000",
+                "(the local warehouse does not move schemas between databases)",
+                errno=2016,
+                sqlstate="0A000",
             )
         with self._lock, self.account.lock:
-            status = swap_schemas(self.duck, db_a, a, b, if_exists, extra_catalogs=(
-                (STAGE_FORMATS_TABLE, "database_name", "schema_name"),
-                (table_kinds.KINDS_TABLE, "database_name", "schema_name"),
-                account_grants.SCHEMA_KEYED,  # privileges are swapped with the schemas and their tables
-            ))
+            status = swap_schemas(
+                self.duck,
+                db_a,
+                a,
+                b,
+                if_exists,
+                extra_catalogs=(
+                    (STAGE_FORMATS_TABLE, "database_name", "schema_name"),
+                    (table_kinds.KINDS_TABLE, "database_name", "schema_name"),
+                    account_grants.SCHEMA_KEYED,  # privileges are swapped with the schemas and their tables
+                ),
+            )
         return values_sql(["status"], [(status,)])
 
     # -- databases -----------------------------------------------------------------------------
@@ -127,10 +137,15 @@ class LocalWarehouse:
         """DROP DATABASE: detach the DuckDB file and delete it, with the database's stages and file
         formats (fakesnow has no DROP DATABASE)."""
         with self._lock:
-            attached = {r[0].upper() for r in self.duck.cursor().execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+            attached = {
+                r[0].upper()
+                for r in self.duck.cursor().execute("SELECT database_name FROM duckdb_databases()").fetchall()
+            }
             if name not in attached:
                 if if_exists:
-                    return values_sql(["status"], [(f"Drop statement executed successfully ({name} already dropped).",)])
+                    return values_sql(
+                        ["status"], [(f"Drop statement executed successfully ({name} already dropped).",)]
+                    )
                 raise ProgrammingError(
                     msg=f"SQL compilation error:\nDatabase '{name}' does not exist or not authorized.",
                     errno=2003,
@@ -145,4 +160,3 @@ class LocalWarehouse:
                 for path in (self.db_dir / f"{name}.db", self.db_dir / f"{name}.db.wal"):
                     path.unlink(missing_ok=True)
         return values_sql(["status"], [(f"{name} successfully dropped.",)])
-

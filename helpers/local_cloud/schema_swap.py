@@ -47,9 +47,10 @@ def _missing(database: str, schema: str) -> ProgrammingError:
 def swap_schemas(duck: Any, database: str, a: str, b: str, if_exists: bool, extra_catalogs: tuple = ()) -> str:
     """Swap schemas `a` and `b` of `database`; returns Snowflake's status text."""
     cur = duck.cursor()
-    schemas = {r[0] for r in cur.execute(
-        "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ?", [database]
-    ).fetchall()}
+    schemas = {
+        r[0]
+        for r in cur.execute("SELECT schema_name FROM duckdb_schemas() WHERE database_name = ?", [database]).fetchall()
+    }
     if a not in schemas:
         if if_exists:
             return "Statement executed successfully."
@@ -58,22 +59,28 @@ def swap_schemas(duck: Any, database: str, a: str, b: str, if_exists: bool, extr
         raise _missing(database, b)
     views = cur.execute(
         "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? AND schema_name IN (?, ?) "
-        "AND NOT internal", [database, a, b]
+        "AND NOT internal",
+        [database, a, b],
     ).fetchall()
     if views:
         raise ProgrammingError(
             msg=f"SQL compilation error:\nALTER SCHEMA ... SWAP WITH is not supported by the local warehouse for "
-                f"schemas holding views ({', '.join(f'{s}.{v}' for s, v in views)})",
-            errno=2016, sqlstate="0A000",
+            f"schemas holding views ({', '.join(f'{s}.{v}' for s, v in views)})",
+            errno=2016,
+            sqlstate="0A000",
         )
     scratch = f"_swap_{secrets.token_hex(4)}"
     db = _q(database)
     moves = ((a, scratch), (b, a), (scratch, b))
     # load history (fakesnow's) and load metadata (helpers/local_cloud/load_metadata.py) go with their tables
-    per_database_catalogs = [r[0] for r in cur.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = '_fs_information_schema' "
-        "AND table_name IN ('_fs_load_history', '_local_load_metadata')", [database],
-    ).fetchall()]
+    per_database_catalogs = [
+        r[0]
+        for r in cur.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = '_fs_information_schema' "
+            "AND table_name IN ('_fs_load_history', '_local_load_metadata')",
+            [database],
+        ).fetchall()
+    ]
     # DuckDB lets one transaction write to one attached database only: the tables (and the database's
     # load history) move in one transaction on the database; fakesnow's global side catalogs follow in
     # a second one. What a session can see - the tables and their rows - changes all at once.
@@ -81,10 +88,13 @@ def swap_schemas(duck: Any, database: str, a: str, b: str, if_exists: bool, extr
     try:
         cur.execute(f"CREATE SCHEMA {db}.{_q(scratch)}")
         for source, target in moves:
-            tables = [r[0] for r in cur.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
-                [database, source],
-            ).fetchall()]
+            tables = [
+                r[0]
+                for r in cur.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?",
+                    [database, source],
+                ).fetchall()
+            ]
             for table in tables:
                 cur.execute(f"CREATE TABLE {db}.{_q(target)}.{_q(table)} AS FROM {db}.{_q(source)}.{_q(table)}")
                 cur.execute(f"DROP TABLE {db}.{_q(source)}.{_q(table)}")

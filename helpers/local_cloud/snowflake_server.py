@@ -52,7 +52,12 @@ def _load_httpfs(duck: duckdb.DuckDBPyConnection) -> None:
     """httpfs from the pip package (duckdb-extension-httpfs): no download at run time."""
     import duckdb_extension_httpfs
 
-    path = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    path = (
+        Path(duckdb_extension_httpfs.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "httpfs.duckdb_extension"
+    )
     if not path.exists():
         path = next(Path(duckdb_extension_httpfs.__file__).parent.rglob("httpfs.duckdb_extension"))
     duck.execute(f"LOAD '{path}'")
@@ -71,8 +76,12 @@ def _limit_memory(duck: duckdb.DuckDBPyConnection, memory_limit: str, spill_dir:
 
 
 def build_app(
-    state_dir: Path, aws_endpoint: str, region: str, principal: Principal,
-    memory_limit: str = DEFAULT_MEMORY_LIMIT, spill_dir: Path | None = None,
+    state_dir: Path,
+    aws_endpoint: str,
+    region: str,
+    principal: Principal,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    spill_dir: Path | None = None,
 ) -> Any:
     from starlette.applications import Starlette
     from starlette.routing import Route

@@ -46,9 +46,11 @@ class StageCatalog:
 
     # -- integrations --------------------------------------------------------------------------
     def integration(self, name: str) -> dict[str, Any] | None:
-        row = self.duck.cursor().execute(
-            f"SELECT properties, external_id, created_on FROM {INTEGRATIONS_TABLE} WHERE name = ?", [name]
-        ).fetchone()
+        row = (
+            self.duck.cursor()
+            .execute(f"SELECT properties, external_id, created_on FROM {INTEGRATIONS_TABLE} WHERE name = ?", [name])
+            .fetchone()
+        )
         if not row:
             return None
         return {"name": name, "props": json.loads(row[0]), "external_id": row[1], "created_on": row[2]}
@@ -134,9 +136,11 @@ class StageCatalog:
         return values_sql(["property", "property_type", "property_value", "property_default"], rows)
 
     def show_integrations(self, like: str | None) -> str:
-        rows = self.duck.cursor().execute(
-            f"SELECT name, properties, created_on FROM {INTEGRATIONS_TABLE} ORDER BY name"
-        ).fetchall()
+        rows = (
+            self.duck.cursor()
+            .execute(f"SELECT name, properties, created_on FROM {INTEGRATIONS_TABLE} ORDER BY name")
+            .fetchall()
+        )
         pattern = re.compile("^" + re.escape(like).replace("%", ".*").replace("_", ".") + "$", re.I) if like else None
         out = []
         for name, props_json, created_on in rows:
@@ -151,12 +155,13 @@ class StageCatalog:
         with self._lock:
             if not self.integration(name):
                 if if_exists:
-                    return values_sql(["status"], [(f"Drop statement executed successfully ({name} already dropped).",)])
+                    return values_sql(
+                        ["status"], [(f"Drop statement executed successfully ({name} already dropped).",)]
+                    )
                 self.require_integration(name)
             self.duck.cursor().execute(f"DELETE FROM {INTEGRATIONS_TABLE} WHERE name = ?", [name])
             self.on_integration_gone(name)
         return values_sql(["status"], [(f"{name} successfully dropped.",)])
-
 
     # -- stages --------------------------------------------------------------------------------
     def create_stage(self, conn: Any, text: str) -> str | None:
@@ -180,8 +185,10 @@ class StageCatalog:
             integration = self.require_integration(integration_name)
             allowed = integration["props"].get("STORAGE_ALLOWED_LOCATIONS", [])
             blocked = integration["props"].get("STORAGE_BLOCKED_LOCATIONS", [])
-            if not url or not any(a == "*" or url.startswith(a) for a in allowed) or any(
-                url.startswith(b) for b in blocked
+            if (
+                not url
+                or not any(a == "*" or url.startswith(a) for a in allowed)
+                or any(url.startswith(b) for b in blocked)
             ):
                 raise ProgrammingError(
                     msg=(
@@ -222,11 +229,15 @@ class StageCatalog:
         else:
             (name,) = parts
         database, schema, name = ident(database or ""), ident(schema or ""), ident(name)
-        row = self.duck.cursor().execute(
-            f"SELECT url, storage_integration FROM {STAGES_TABLE} "
-            "WHERE database_name = ? AND schema_name = ? AND name = ?",
-            [database, schema, name],
-        ).fetchone()
+        row = (
+            self.duck.cursor()
+            .execute(
+                f"SELECT url, storage_integration FROM {STAGES_TABLE} "
+                "WHERE database_name = ? AND schema_name = ? AND name = ?",
+                [database, schema, name],
+            )
+            .fetchone()
+        )
         fq = f"{database}.{schema}.{name}"
         if not row:
             raise ProgrammingError(
@@ -238,10 +249,14 @@ class StageCatalog:
 
     def stage_format(self, fq_stage: str) -> dict[str, Any]:
         database, schema, name = fq_stage.split(".")
-        row = self.duck.cursor().execute(
-            f"SELECT file_format FROM {STAGE_FORMATS_TABLE} WHERE database_name = ? AND schema_name = ? AND name = ?",
-            [database, schema, name],
-        ).fetchone()
+        row = (
+            self.duck.cursor()
+            .execute(
+                f"SELECT file_format FROM {STAGE_FORMATS_TABLE} WHERE database_name = ? AND schema_name = ? AND name = ?",
+                [database, schema, name],
+            )
+            .fetchone()
+        )
         return json.loads(row[0]) if row else {}
 
     def resolve_format(self, conn: Any, file_format: dict[str, Any]) -> dict[str, Any]:
@@ -250,10 +265,14 @@ class StageCatalog:
             return file_format
         parts = [ident(p) for p in format_name.split(".")]
         database, schema, name = ([conn.database, conn.schema] + parts)[-3:]
-        row = self.duck.cursor().execute(
-            f"SELECT options FROM {FILE_FORMATS_TABLE} WHERE database_name = ? AND schema_name = ? AND name = ?",
-            [database, schema, name],
-        ).fetchone()
+        row = (
+            self.duck.cursor()
+            .execute(
+                f"SELECT options FROM {FILE_FORMATS_TABLE} WHERE database_name = ? AND schema_name = ? AND name = ?",
+                [database, schema, name],
+            )
+            .fetchone()
+        )
         if not row:
             raise ProgrammingError(
                 msg=f"SQL compilation error:\nFile format '{database}.{schema}.{name}' does not exist or not authorized.",
@@ -261,7 +280,6 @@ class StageCatalog:
                 sqlstate="02000",
             )
         return json.loads(row[0])
-
 
     def forget_schema(self, database: str, schema: str) -> None:
         """DROP SCHEMA: its stages and file formats go with it (Snowflake drops everything a schema

@@ -45,9 +45,7 @@ class StageS3:
             return None
         integration = self.catalog.require_integration(integration_name)
         if str(integration["props"].get("ENABLED", "TRUE")).upper() != "TRUE":
-            raise ProgrammingError(
-                msg=f"Integration '{integration_name}' is disabled.", errno=91002, sqlstate="22000"
-            )
+            raise ProgrammingError(msg=f"Integration '{integration_name}' is disabled.", errno=91002, sqlstate="22000")
         sts = boto3.client(
             "sts",
             endpoint_url=self.aws_endpoint,
@@ -71,11 +69,7 @@ class StageS3:
                 errno=91003,
                 sqlstate="22000",
             ) from None
-        return {
-            "key": creds["AccessKeyId"],
-            "secret": creds["SecretAccessKey"],
-            "token": creds["SessionToken"],
-        }
+        return {"key": creds["AccessKeyId"], "secret": creds["SecretAccessKey"], "token": creds["SessionToken"]}
 
     def s3_client(self, creds: dict[str, str] | None) -> Any:
         kwargs: dict[str, Any] = {"endpoint_url": self.aws_endpoint, "region_name": self.region}
@@ -114,16 +108,10 @@ class StageS3:
         creds = self.credentials(integration, fq)
         location = url.rstrip("/") + "/" + sub_path if sub_path else url
         rows = [
-            (
-                o["Url"],
-                o["Size"],
-                o["ETag"].strip('"'),
-                o["LastModified"].strftime("%a, %d %b %Y %H:%M:%S GMT"),
-            )
+            (o["Url"], o["Size"], o["ETag"].strip('"'), o["LastModified"].strftime("%a, %d %b %Y %H:%M:%S GMT"))
             for o in self.list_objects(fq, location, creds)
         ]
         return values_sql(["name", "size", "md5", "last_modified"], rows)
-
 
     def install_secret(self, url: str, creds: dict[str, str] | None) -> None:
         """A DuckDB S3 secret scoped to exactly this stage location, holding the role's session."""
@@ -132,10 +120,9 @@ class StageS3:
         endpoint = urlparse(self.aws_endpoint)
         name = "stage_" + hashlib.sha256(url.encode()).hexdigest()[:16]
         self.duck.cursor().execute(
-            f"""CREATE OR REPLACE SECRET {name} (TYPE s3, KEY_ID {sql_literal(creds['key'])},
-                SECRET {sql_literal(creds['secret'])}, SESSION_TOKEN {sql_literal(creds['token'])},
+            f"""CREATE OR REPLACE SECRET {name} (TYPE s3, KEY_ID {sql_literal(creds["key"])},
+                SECRET {sql_literal(creds["secret"])}, SESSION_TOKEN {sql_literal(creds["token"])},
                 REGION {sql_literal(self.region)}, ENDPOINT {sql_literal(endpoint.netloc)},
-                URL_STYLE 'path', USE_SSL {str(endpoint.scheme == 'https').lower()},
-                SCOPE {sql_literal(url if url.endswith('/') else url + '/')})"""
+                URL_STYLE 'path', USE_SSL {str(endpoint.scheme == "https").lower()},
+                SCOPE {sql_literal(url if url.endswith("/") else url + "/")})"""
         )
-

@@ -70,18 +70,26 @@ def _qualify(name: str, database: str | None, schema: str | None) -> tuple[str, 
 
 
 def kind_of(duck: Any, database: str, schema: str, table: str) -> str:
-    row = duck.cursor().execute(
-        f"SELECT kind FROM {KINDS_TABLE} WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-        [database, schema, table],
-    ).fetchone()
+    row = (
+        duck.cursor()
+        .execute(
+            f"SELECT kind FROM {KINDS_TABLE} WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            [database, schema, table],
+        )
+        .fetchone()
+    )
     return row[0] if row else PERMANENT
 
 
 def _exists(duck: Any, database: str, schema: str, table: str) -> bool:
-    return bool(duck.cursor().execute(
-        "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-        [database, schema, table],
-    ).fetchone())
+    return bool(
+        duck.cursor()
+        .execute(
+            "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            [database, schema, table],
+        )
+        .fetchone()
+    )
 
 
 def on_create_table(duck: Any, conn: Any, text: str) -> None:
@@ -100,12 +108,14 @@ def on_create_table(duck: Any, conn: Any, text: str) -> None:
         if kind == PERMANENT and source_kind == TRANSIENT:
             raise ProgrammingError(
                 msg="SQL compilation error:\nTransient object cannot be cloned to a permanent object.",
-                errno=2120, sqlstate="0A000",
+                errno=2120,
+                sqlstate="0A000",
             )
         if kind == PERMANENT and source_kind == TEMPORARY:
             raise ProgrammingError(
                 msg="SQL compilation error:\nTemp table can not be cloned to a permanent table; clone to a "
-                    "transient table instead.",
-                errno=2120, sqlstate="0A000",
+                "transient table instead.",
+                errno=2120,
+                sqlstate="0A000",
             )
     duck.cursor().execute(f"INSERT OR REPLACE INTO {KINDS_TABLE} VALUES (?, ?, ?, ?)", [database, schema, table, kind])

@@ -78,10 +78,7 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-_PROPERTY = re.compile(
-    r"""\s*(?P<key>[A-Za-z_]+)\s*=\s*(?P<value>'(?:[^']|'')*'|\([^)]*\)|[^\s()]+)""",
-    re.IGNORECASE,
-)
+_PROPERTY = re.compile(r"""\s*(?P<key>[A-Za-z_]+)\s*=\s*(?P<value>'(?:[^']|'')*'|\([^)]*\)|[^\s()]+)""", re.IGNORECASE)
 
 
 def parse_properties(text: str) -> dict[str, Any]:
@@ -110,7 +107,6 @@ def parse_properties(text: str) -> dict[str, Any]:
     return props
 
 
-
 def format_properties(props: list[exp.Expression]) -> dict[str, Any]:
     """FILE_FORMAT = (TYPE = JSON STRIP_OUTER_ARRAY = TRUE) or (FORMAT_NAME = x) or = x, as a dict."""
     out: dict[str, Any] = {}
@@ -133,8 +129,6 @@ def format_properties(props: list[exp.Expression]) -> dict[str, Any]:
     return out
 
 
-
-
 def truthy_value(value: Any) -> bool:
     return value is True or str(value).upper() in {"TRUE", "1", "YES"}
 
@@ -143,5 +137,3 @@ def truthy(value: exp.Expression | None) -> bool:
     if isinstance(value, exp.Boolean):
         return bool(value.this)
     return value is not None and value.name.upper() in {"TRUE", "1", "YES"}
-
-

@@ -32,8 +32,18 @@ def account_setup(settings: Settings) -> Settings:
     from helpers.local_cloud.account_bootstrap import setup_snowflake_account
 
     s = settings
-    key = (s.dev_database, s.prod_database, s.integration_name, s.bucket or "", s.data_prefix,
-           s.snowflake_role_name, s.dev_role, s.prod_role, s.reader_role, str(s.state_dir))
+    key = (
+        s.dev_database,
+        s.prod_database,
+        s.integration_name,
+        s.bucket or "",
+        s.data_prefix,
+        s.snowflake_role_name,
+        s.dev_role,
+        s.prod_role,
+        s.reader_role,
+        str(s.state_dir),
+    )
     if key not in _ACCOUNT_SETUP_DONE:
         setup_snowflake_account(s)
         _ACCOUNT_SETUP_DONE.add(key)

@@ -52,8 +52,10 @@ def record_run(local_cloud, tmp_path_factory):
     quarantine = support.quarantine_lines(settings, report.steps["landing"]["quarantine_key"])
     with warehouse.connect(settings, "dev") as conn:
         raw = warehouse.execute(
-            conn, "select country_code, data:name.common::string, data:newField:addedIn::string, "
-                  "data:newField:values[1]::string from RAW.COUNTRY_DETAILS_RAW").rows
+            conn,
+            "select country_code, data:name.common::string, data:newField:addedIn::string, "
+            "data:newField:values[1]::string from RAW.COUNTRY_DETAILS_RAW",
+        ).rows
     return {"records": records, "report": report, "quarantine": quarantine, "raw": raw, "settings": settings}
 
 
@@ -62,7 +64,10 @@ def assert_reconciled(report: dict[str, Any]) -> None:
     rec = report["reconciliation"]
     landing = report["landing"]
     assert (rec["received"], rec["loaded"], rec["quarantined"]) == (
-        landing["received"], landing["loaded"], landing["quarantined"])
+        landing["received"],
+        landing["loaded"],
+        landing["quarantined"],
+    )
     assert rec["received = loaded + quarantined"] is True
     assert (rec["received"] or 0) == rec["loaded"] + rec["quarantined"]
     if report["status"] == "succeeded":
@@ -87,29 +92,68 @@ def _file(tmp_path: Path, body: bytes | Any) -> str:
 
 
 WHOLE_FILE_CASES = [
-    Case("source 404", lambda src, _t: src.script("/gone.json", Reply(404, b"Not Found")),
-         ["HTTP 404", "not retried", "hint: check --source_url"], "download"),
-    Case("timeout", lambda src, _t: src.script("/slow.json", Reply(200, FIXTURE_BYTES, delay=3)),
-         ["timed out after 0.5s", "gave up after 2 attempt(s)", "--timeout_seconds",
-          "PIPELINE_SOURCE_TIMEOUT_SECONDS"], "download", {"source_timeout_seconds": 0.5}),
-    Case("persistent 503", lambda src, _t: src.script("/down.json", Reply(503, b"unavailable")),
-         ["HTTP 503", "gave up after 2 attempt(s)", "re-run the job later"], "download"),
-    Case("body not JSON (an HTML page)",
-         lambda src, _t: src.script("/page", Reply(200, b"<!DOCTYPE html><html>rate limited</html>")),
-         ["is not valid JSON", "line 1, column 1", "returns an HTML page"], "parse"),
-    Case("truncated JSON", lambda src, _t: src.script("/cut.json", Reply(200, FIXTURE_BYTES[:5000])),
-         ["is not valid JSON", "truncated or interrupted download"], "parse"),
-    Case("empty array", lambda _s, tmp: _file(tmp, []),
-         ["has 0 records", "refusing to replace the landed file with nothing"], "parse"),
-    Case("JSON object instead of array", lambda _s, tmp: _file(tmp, {"countries": json.loads(FIXTURE_BYTES)[:2]}),
-         ["is a JSON object with 1 key(s) (countries)", "a JSON array of country objects is expected"], "parse"),
-    Case("invalid UTF-8", lambda _s, tmp: _file(tmp, b'[{"name": {"common": "Cura\xe7ao"}}]'),
-         ["is not valid UTF-8", "byte 0xe7 at byte offset 26"], "parse"),
-    Case("larger than PIPELINE_MAX_SOURCE_BYTES", lambda _s, tmp: FIXTURE.resolve().as_uri(),
-         ["larger than max_bytes=4096", "raise --max_bytes"], "download", {"max_source_bytes": 4096}),
-    Case("no valid record at all",
-         lambda _s, tmp: _file(tmp, [{"cca3": "AAA"}, "text", {"name": {"common": "B"}, "cca3": "BBB"}]),
-         ["none of the 3 records", "landed file was not replaced", "rejected.ndjson"], "validate"),
+    Case(
+        "source 404",
+        lambda src, _t: src.script("/gone.json", Reply(404, b"Not Found")),
+        ["HTTP 404", "not retried", "hint: check --source_url"],
+        "download",
+    ),
+    Case(
+        "timeout",
+        lambda src, _t: src.script("/slow.json", Reply(200, FIXTURE_BYTES, delay=3)),
+        ["timed out after 0.5s", "gave up after 2 attempt(s)", "--timeout_seconds", "PIPELINE_SOURCE_TIMEOUT_SECONDS"],
+        "download",
+        {"source_timeout_seconds": 0.5},
+    ),
+    Case(
+        "persistent 503",
+        lambda src, _t: src.script("/down.json", Reply(503, b"unavailable")),
+        ["HTTP 503", "gave up after 2 attempt(s)", "re-run the job later"],
+        "download",
+    ),
+    Case(
+        "body not JSON (an HTML page)",
+        lambda src, _t: src.script("/page", Reply(200, b"<!DOCTYPE html><html>rate limited</html>")),
+        ["is not valid JSON", "line 1, column 1", "returns an HTML page"],
+        "parse",
+    ),
+    Case(
+        "truncated JSON",
+        lambda src, _t: src.script("/cut.json", Reply(200, FIXTURE_BYTES[:5000])),
+        ["is not valid JSON", "truncated or interrupted download"],
+        "parse",
+    ),
+    Case(
+        "empty array",
+        lambda _s, tmp: _file(tmp, []),
+        ["has 0 records", "refusing to replace the landed file with nothing"],
+        "parse",
+    ),
+    Case(
+        "JSON object instead of array",
+        lambda _s, tmp: _file(tmp, {"countries": json.loads(FIXTURE_BYTES)[:2]}),
+        ["is a JSON object with 1 key(s) (countries)", "a JSON array of country objects is expected"],
+        "parse",
+    ),
+    Case(
+        "invalid UTF-8",
+        lambda _s, tmp: _file(tmp, b'[{"name": {"common": "Cura\xe7ao"}}]'),
+        ["is not valid UTF-8", "byte 0xe7 at byte offset 26"],
+        "parse",
+    ),
+    Case(
+        "larger than PIPELINE_MAX_SOURCE_BYTES",
+        lambda _s, tmp: FIXTURE.resolve().as_uri(),
+        ["larger than max_bytes=4096", "raise --max_bytes"],
+        "download",
+        {"max_source_bytes": 4096},
+    ),
+    Case(
+        "no valid record at all",
+        lambda _s, tmp: _file(tmp, [{"cca3": "AAA"}, "text", {"name": {"common": "B"}, "cca3": "BBB"}]),
+        ["none of the 3 records", "landed file was not replaced", "rejected.ndjson"],
+        "validate",
+    ),
 ]
 
 
@@ -143,7 +187,10 @@ def test_a_bad_file_fails_with_its_cause_and_replaces_nothing(case: Case, record
     if case.stage == "validate":  # nothing valid: every record is kept, with its reasons
         assert report["landing"]["received"] == report["landing"]["quarantined"] == 3
         assert [e["reason_codes"] for e in support.quarantine_lines(settings, quarantined[0])] == [
-            ["missing:name.common", "missing:continents"], ["type:record"], ["missing:continents"]]
+            ["missing:name.common", "missing:continents"],
+            ["type:record"],
+            ["missing:continents"],
+        ]
     else:
         assert report["landing"]["received"] is None and quarantined == []
 
@@ -178,8 +225,11 @@ def test_record_level_run_reconciles(record_run):
     report = record_run["report"]
     assert report.status == "succeeded"
     assert report.steps["landing"]["quarantine_key"] == f"quarantine/{report.run_id}/rejected.ndjson"
-    assert (report.steps["landing"]["received"], report.steps["landing"]["loaded"],
-            report.steps["landing"]["quarantined"]) == (21, 15, 6)
+    assert (
+        report.steps["landing"]["received"],
+        report.steps["landing"]["loaded"],
+        report.steps["landing"]["quarantined"],
+    ) == (21, 15, 6)
     assert len(record_run["raw"]) == 15
     assert_reconciled(support.report_file(record_run["settings"], report.run_id))
     assert report.steps["landing"]["quarantine_reasons"] == {code: 1 for _i, _c, code in RECORD_CASES.values()}
@@ -195,7 +245,8 @@ def test_a_bad_record_is_quarantined_with_its_reason_and_the_rest_load(case, rec
     raw_names = {name for _c, name, *_ in record_run["raw"]}
     if case == "duplicate cca3":  # the first occurrence loads, the later one is quarantined
         assert [n for c, n, *_ in record_run["raw"] if c == record["cca3"]] == [
-            record["name"]["common"].removesuffix(" (again)")]
+            record["name"]["common"].removesuffix(" (again)")
+        ]
     elif "cca3" in record:
         assert record["cca3"] not in raw_codes
     else:
@@ -233,6 +284,7 @@ def test_a_field_the_models_need_missing_from_every_record_fails_its_dbt_test_an
     assert [f["tests"] for f in report["dbt"]["failures"]] == [
         "column country_official_name of country_details_transform (name.official, required: the ingest job "
         "does not check it, so a source that stops sending it fails this test (and the run) instead of "
-        "publishing NULL names.)"]
+        "publishing NULL names.)"
+    ]
     assert "validation" not in report["seconds_per_step"]
     assert_reconciled(report)

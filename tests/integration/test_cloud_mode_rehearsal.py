@@ -35,7 +35,6 @@ from tests.conftest import FIXTURE
 pytestmark = pytest.mark.integration
 
 
-
 @pytest.fixture(scope="module")
 def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("rehearsal")
@@ -44,13 +43,17 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
     iam = admin_client(local, "iam")  # making an IAM user is the administrator's, not the operator's
     suffix = secrets.token_hex(3)
     names = {
-        "bucket": f"countries-rehearsal-{suffix}", "glue_job": f"rehearsal-ingest-{suffix}",
-        "glue_role": f"rehearsal-glue-{suffix}", "snowflake_role": f"rehearsal-snowflake-{suffix}",
+        "bucket": f"countries-rehearsal-{suffix}",
+        "glue_job": f"rehearsal-ingest-{suffix}",
+        "glue_role": f"rehearsal-glue-{suffix}",
+        "snowflake_role": f"rehearsal-snowflake-{suffix}",
     }
     account = local.aws_client("sts").get_caller_identity()["Account"]
     policy = iam_policies.operator_policy(
         iam_policies.Names(names["bucket"], "data/countries/", "scripts/", "quarantine/", "us-east-1", account),
-        names["glue_role"], names["snowflake_role"], names["glue_job"],
+        names["glue_role"],
+        names["snowflake_role"],
+        names["glue_job"],
     )
     user = f"rehearsal-operator-{suffix}"
     iam.create_user(UserName=user)
@@ -61,9 +64,11 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
     )
     (home / "config").write_text("[profile rehearsal]\nregion = us-east-1\n")
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (home / "rsa_key.p8").write_bytes(private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
+    (home / "rsa_key.p8").write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     (home / "state").mkdir()
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "PIPELINE_"))}
     env = {
@@ -95,17 +100,26 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
         "SNOWFLAKE_PROTOCOL": endpoints["snowflake"]["protocol"],
     }
     # the administrator's one-time account setup (sql/00_account_setup.sql), as the local administrator
-    setup_snowflake_account(Settings(
-        bucket=names["bucket"], snowflake_role_name=names["snowflake_role"], dev_database="REHEARSAL_DEV",
-        prod_database="REHEARSAL_PROD", integration_name="REHEARSAL_S3_INTEGRATION",
-        dev_role="REHEARSAL_DEV_ROLE", prod_role="REHEARSAL_PROD_ROLE",
-    ))
+    setup_snowflake_account(
+        Settings(
+            bucket=names["bucket"],
+            snowflake_role_name=names["snowflake_role"],
+            dev_database="REHEARSAL_DEV",
+            prod_database="REHEARSAL_PROD",
+            integration_name="REHEARSAL_S3_INTEGRATION",
+            dev_role="REHEARSAL_DEV_ROLE",
+            prod_role="REHEARSAL_PROD_ROLE",
+        )
+    )
     # the operator puts the source where the Glue job may read it, as `aws s3 cp` would
     import boto3
 
     s3 = boto3.client(
-        "s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
     )
     s3.create_bucket(Bucket=env["PIPELINE_BUCKET"])
     s3.upload_file(str(FIXTURE), env["PIPELINE_BUCKET"], "incoming/countries.json")
@@ -115,7 +129,11 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
 
 def helpers_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "helpers", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "helpers", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         stdin=subprocess.DEVNULL,
         timeout=600,
     )
@@ -167,7 +185,7 @@ def test_the_smoke_test_runs_every_step_then_leaves_nothing_and_writes_a_masked_
     # the CLI teardown afterwards finds nothing left to delete
     down = helpers_cli(cloud_env, "teardown", "--json", "--yes")
     assert down.returncode == 0, down.stderr[-3000:]
-    result = json.loads(down.stdout[down.stdout.index("{"):])
+    result = json.loads(down.stdout[down.stdout.index("{") :])
     assert result["deleted"] == [] and not any(result["remaining"].values()), result
 
 
@@ -194,8 +212,14 @@ def test_the_operator_policy_denies_other_roles_buckets_and_glue_jobs(cloud_env)
             creds[k] = v
     session = boto3.session.Session(**creds)
     iam, s3, glue = (session.client(s, **kwargs) for s in ("iam", "s3", "glue"))
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
     account = session.client("sts", **kwargs).get_caller_identity()["Account"]
     glue_role = f"arn:aws:iam::{account}:role/{cloud_env['PIPELINE_GLUE_ROLE']}"
     denied = {
@@ -203,7 +227,8 @@ def test_the_operator_policy_denies_other_roles_buckets_and_glue_jobs(cloud_env)
         "another managed policy": lambda: iam.create_policy(PolicyName="not-ours", PolicyDocument=trust),
         "another bucket": lambda: s3.create_bucket(Bucket=f"{cloud_env['PIPELINE_BUCKET']}-other"),
         "another Glue job": lambda: glue.create_job(
-            Name="not-ours", Role=glue_role, Command={"Name": "pythonshell", "ScriptLocation": "s3://x/y.py"}),
+            Name="not-ours", Role=glue_role, Command={"Name": "pythonshell", "ScriptLocation": "s3://x/y.py"}
+        ),
     }
     for what, call in denied.items():
         with pytest.raises(botocore.exceptions.ClientError) as refused:

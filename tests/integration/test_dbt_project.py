@@ -134,7 +134,10 @@ def test_every_model_is_a_table_with_an_enforced_contract(pipeline, fixture_buil
     nodes = manifest(fixture_build)["nodes"]
     models = {n["name"]: n for n in nodes.values() if n["resource_type"] == "model"}
     assert set(models) == {
-        "country_details_raw", "country_details_transform", "country_details", "continent_summary",
+        "country_details_raw",
+        "country_details_transform",
+        "country_details",
+        "continent_summary",
         *(validation.continent_table(c).lower() for c in validation.CONTINENTS),
     }
     for name, node in models.items():
@@ -148,17 +151,21 @@ def test_every_model_is_a_table_with_an_enforced_contract(pipeline, fixture_buil
         table = models[validation.continent_table(continent).lower()]
         assert [(c["name"], c["data_type"]) for c in table["columns"].values()] == shape
         assert table["depends_on"]["nodes"] == ["model.countries.country_details"]
-    sql = (fixture_build.target_path / "run" / "countries" / "models" / "mart" / "country_details_africa.sql").read_text()
+    sql = (
+        fixture_build.target_path / "run" / "countries" / "models" / "mart" / "country_details_africa.sql"
+    ).read_text()
     assert re.search(
         rf"create or replace transient table {DEV_DB}\.MART_BUILD\.country_details_africa\s*\(\s*country_code varchar,",
         sql,
     ), sql
     db = pipeline.settings.database("dev")
     with warehouse.connect(pipeline.settings, "dev") as conn:
-        kinds = dict(warehouse.execute(
-            conn,
-            f"select table_name, table_type from {db}.information_schema.tables where table_schema = 'MART_BUILD'",
-        ).rows)
+        kinds = dict(
+            warehouse.execute(
+                conn,
+                f"select table_name, table_type from {db}.information_schema.tables where table_schema = 'MART_BUILD'",
+            ).rows
+        )
     assert set(kinds) == set(validation.MART_TABLES)
     assert "VIEW" not in kinds.values(), kinds
     assert validation.validate(pipeline.settings, "dev", schema_suffix="_BUILD").ok
@@ -214,7 +221,8 @@ def test_a_json_null_is_not_sql_null_in_the_local_warehouse(pipeline):
 def source_test_id(result: dbt.DbtResult, expression: str) -> str:
     """The unique_id of the expression_is_true test on source load.countries_copy with `expression`."""
     found = [
-        uid for uid, n in manifest(result)["nodes"].items()
+        uid
+        for uid, n in manifest(result)["nodes"].items()
         if n["resource_type"] == "test"
         and n.get("test_metadata", {}).get("name") == "expression_is_true"
         and n["test_metadata"]["kwargs"].get("expression") == expression
@@ -291,4 +299,6 @@ def test_mart_on_the_250_country_file_has_the_baseline_content(pipeline):
     assert got == expected
     report = validation.validate(pipeline.settings, "dev", expected_records=250, schema_suffix="_BUILD")
     assert report.ok, report.describe_failures()
-    assert report.rows_per_layer["mart_continent_rows"] == sum(t["rows"] for n, t in expected.items() if n != "CONTINENT_SUMMARY")
+    assert report.rows_per_layer["mart_continent_rows"] == sum(
+        t["rows"] for n, t in expected.items() if n != "CONTINENT_SUMMARY"
+    )

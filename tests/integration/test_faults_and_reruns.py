@@ -181,14 +181,17 @@ def test_a_model_failing_mid_build_leaves_mart_byte_identical_and_a_rerun_recove
 def _cli(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PIPELINE_DEV_DATABASE": support.DEV_DB, "PIPELINE_PROD_DATABASE": support.PROD_DB}
     return subprocess.Popen(  # its own process group, so that it can be killed with its dbt child
-        [sys.executable, "-m", "helpers", "run", *args], cwd=PROJECT_ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "helpers", "run", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
-def test_a_second_run_is_refused_while_one_runs_and_a_killed_run_is_recovered_by_running_again(
-    baseline, source_url
-):
+def test_a_second_run_is_refused_while_one_runs_and_a_killed_run_is_recovered_by_running_again(baseline, source_url):
     settings = support.isolated_settings()
     first = _cli("--source-url", source_url, "--force")
     try:

@@ -33,8 +33,11 @@ def slow_iam_cloud(tmp_path_factory, local_cloud) -> Iterator[Settings]:
     state = tmp_path_factory.mktemp("slow-iam")
     saved = {k: os.environ.get(k) for k in ("PIPELINE_LOCAL_IAM_PROPAGATION_SECONDS",)}
     os.environ["PIPELINE_LOCAL_IAM_PROPAGATION_SECONDS"] = str(DELAY_SECONDS)
-    settings = Settings(state_dir=state, artifacts_dir=tmp_path_factory.mktemp("slow-iam-artifacts"),
-                        dbt_target_dir=tmp_path_factory.mktemp("slow-iam-dbt"))
+    settings = Settings(
+        state_dir=state,
+        artifacts_dir=tmp_path_factory.mktemp("slow-iam-artifacts"),
+        dbt_target_dir=tmp_path_factory.mktemp("slow-iam-dbt"),
+    )
     cloud = LocalCloud(settings)
     try:
         cloud.up()
@@ -60,8 +63,12 @@ def test_the_propagation_delay_is_real_here(slow_iam_cloud):
 
     iam = admin_client(slow_iam_cloud, "iam")  # a role of its own name: not the operator's to create
     account = admin_client(slow_iam_cloud, "sts").get_caller_identity()["Account"]
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                      "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}
+        ],
+    }
     arn = iam.create_role(RoleName="just-created", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
         admin_client(slow_iam_cloud, "sts").assume_role(RoleArn=arn, RoleSessionName="too-early")

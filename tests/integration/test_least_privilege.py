@@ -51,7 +51,7 @@ PROBE_KEY = "lp_probe.py"
 # Run as a Glue job with the pipeline's Glue role: tries each S3/IAM call with the session
 # credentials Glue gave it (environment variables, like any Glue job) and prints one JSON line:
 # {"event": "probe", "results": {name: "allowed" | <AWS error code>}}. Kept Python-3.9-clean.
-PROBE_SCRIPT = r'''
+PROBE_SCRIPT = r"""
 import json
 import sys
 
@@ -107,8 +107,14 @@ attempt("write another log group", lambda: logs.put_log_events(
 attempt("read its own logs", lambda: logs.get_log_events(
     logGroupName="/aws-glue/python-jobs/output", logStreamName=args["--JOB_RUN_ID"] + "-probe"))
 print(json.dumps({"event": "probe", "results": results}))
-'''
-GLUE_ALLOWED = ("get own script", "put data prefix", "put quarantine prefix", "get landed data", "write its own log group")
+"""
+GLUE_ALLOWED = (
+    "get own script",
+    "put data prefix",
+    "put quarantine prefix",
+    "get landed data",
+    "write its own log group",
+)
 GLUE_DENIED = (
     "overwrite own script",
     "put another scripts/ key",
@@ -185,8 +191,13 @@ def lp(local_cloud) -> Any:
     tag = uuid.uuid4().hex[:6]
     s = namespaced(tag)
     # a second integration/role/database on the same bucket whose trust policy is never updated
-    untrusted = namespaced(tag, snowflake_role_name=f"lp-{tag}-untrusted-role", integration_name=f"LP_{tag.upper()}_UNTRUSTED",
-                           dev_database=f"LP_{tag.upper()}_UNTRUSTED_DEV", prod_database=f"LP_{tag.upper()}_UNTRUSTED_PROD")
+    untrusted = namespaced(
+        tag,
+        snowflake_role_name=f"lp-{tag}-untrusted-role",
+        integration_name=f"LP_{tag.upper()}_UNTRUSTED",
+        dev_database=f"LP_{tag.upper()}_UNTRUSTED_DEV",
+        prod_database=f"LP_{tag.upper()}_UNTRUSTED_PROD",
+    )
     pipeline = Pipeline(s)
     grants = contextlib.ExitStack()
     grants.enter_context(operating(s))
@@ -220,7 +231,9 @@ def lp(local_cloud) -> Any:
             ctx = untrusted_pipeline.sql_context("dev", untrusted_roles)
             warehouse.apply_sql_file(conn, warehouse.SQL_DIR / "01_landing_schema.sql", ctx)
             warehouse.apply_sql_file(conn, warehouse.SQL_DIR / "02_storage_integration.sql", ctx)
-            for statement in warehouse.render_sql(warehouse.SQL_DIR / "03_stage.sql", untrusted_pipeline.sql_context("dev")):
+            for statement in warehouse.render_sql(
+                warehouse.SQL_DIR / "03_stage.sql", untrusted_pipeline.sql_context("dev")
+            ):
                 if not statement.upper().startswith("LIST"):
                     warehouse.execute(conn, statement)
 
@@ -252,7 +265,9 @@ def lp(local_cloud) -> Any:
 
 def principal_client(lp: dict[str, Any], service: str) -> Any:
     p = lp["principal"]
-    return lp["s"].aws_client(service, aws_access_key_id=p["access_key_id"], aws_secret_access_key=p["secret_access_key"])
+    return lp["s"].aws_client(
+        service, aws_access_key_id=p["access_key_id"], aws_secret_access_key=p["secret_access_key"]
+    )
 
 
 def assume_snowflake_role(lp: dict[str, Any], **external_id: str) -> dict[str, str]:
@@ -337,8 +352,11 @@ def test_snowflake_role_cannot_delete_in_the_data_prefix(lp, snowflake_s3):
 @pytest.mark.parametrize("which", ["scripts", "quarantine", "other"])
 def test_snowflake_role_cannot_read_outside_the_data_prefix(lp, snowflake_s3, which):
     s = lp["s"]
-    key = {"scripts": s.scripts_prefix + "countries_ingest.py", "quarantine": lp["keys"]["quarantined_key"],
-           "other": lp["keys"]["other_key"]}[which]
+    key = {
+        "scripts": s.scripts_prefix + "countries_ingest.py",
+        "quarantine": lp["keys"]["quarantined_key"],
+        "other": lp["keys"]["other_key"],
+    }[which]
     admin_client(s, "s3").head_object(Bucket=s.bucket, Key=key)  # it is there: the denial is the policy's
     assert_denied(snowflake_s3.get_object, Bucket=s.bucket, Key=key)
 
@@ -412,7 +430,10 @@ def test_the_denied_calls_changed_nothing(lp):
     s = lp["s"]
     admin_s3 = admin_client(s, "s3")
     assert admin_s3.get_object(Bucket=s.bucket, Key=lp["keys"]["target_key"])["VersionId"] == lp["target_version"]
-    assert admin_s3.get_object(Bucket=s.bucket, Key=lp["keys"]["quarantine_target_key"])["Body"].read() == b'{"target": 1}\n'
+    assert (
+        admin_s3.get_object(Bucket=s.bucket, Key=lp["keys"]["quarantine_target_key"])["Body"].read()
+        == b'{"target": 1}\n'
+    )
     script = admin_s3.list_object_versions(Bucket=s.bucket, Prefix=s.scripts_prefix + PROBE_KEY)["Versions"]
     assert len(script) == 1  # not overwritten
     assert "Contents" not in admin_s3.list_objects_v2(Bucket=s.bucket, Prefix="other/glue_probe")
@@ -440,7 +461,9 @@ def test_a_stage_whose_role_trusts_snowflake_can_list_and_copy(lp):
 def test_a_stage_whose_trust_policy_is_still_the_placeholder_cannot_list(lp):
     u = lp["untrusted"]
     account = Pipeline(u).names().account_id
-    assert iam.get_trust_policy(u.aws_client("iam"), u.snowflake_role_name) == iam.snowflake_placeholder_trust_policy(account)
+    assert iam.get_trust_policy(u.aws_client("iam"), u.snowflake_role_name) == iam.snowflake_placeholder_trust_policy(
+        account
+    )
     with warehouse.connect(u, None) as conn, pytest.raises(Exception, match="Error assuming AWS_ROLE"):
         warehouse.execute(conn, f"LIST @{u.database('dev')}.LANDING.COUNTRIES_STAGE")
 
@@ -495,7 +518,8 @@ def test_bucket_is_versioned_encrypted_private_and_setup_storage_puts_it_right_a
             s3.put_bucket_versioning(Bucket=s.bucket, VersioningConfiguration={"Status": "Suspended"})
             s3.delete_bucket_encryption(Bucket=s.bucket)
             s3.put_public_access_block(
-                Bucket=s.bucket, PublicAccessBlockConfiguration={**storage.PUBLIC_ACCESS_BLOCK, "BlockPublicPolicy": False}
+                Bucket=s.bucket,
+                PublicAccessBlockConfiguration={**storage.PUBLIC_ACCESS_BLOCK, "BlockPublicPolicy": False},
             )
             loosened = _hygiene(s3, s.bucket)
             assert loosened["versioning"] == "Suspended"

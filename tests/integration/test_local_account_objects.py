@@ -57,15 +57,19 @@ def snapshot(conn) -> dict[str, list[dict]]:
     ALTER ... SET, and sql/00 re-applies its settings with ALTER on each run."""
     out = {}
     for show in ("ROLES", "WAREHOUSES", "RESOURCE MONITORS", "USERS"):
-        out[show] = [{k: v for k, v in r.items() if k != "updated_on"}
-                     for r in rows(conn, f"SHOW {show} LIKE 'ACCTTEST%'")]
+        out[show] = [
+            {k: v for k, v in r.items() if k != "updated_on"} for r in rows(conn, f"SHOW {show} LIKE 'ACCTTEST%'")
+        ]
     for role in ("DEV_ROLE", "PROD_ROLE", "READER", "SYSADMIN", "USERADMIN"):
         name = role if role in ("SYSADMIN", "USERADMIN") else f"ACCTTEST_{role}"
         out[f"grants to {name}"] = rows(conn, f"SHOW GRANTS TO ROLE {name}")
     for user in (CTX["dev_user"], CTX["prod_user"]):
         out[f"grants to {user}"] = rows(conn, f"SHOW GRANTS TO USER {user}")
-    for kind, name in (("DATABASE", CTX["dev_database"]), ("WAREHOUSE", CTX["warehouse"]),
-                       ("INTEGRATION", CTX["integration"])):
+    for kind, name in (
+        ("DATABASE", CTX["dev_database"]),
+        ("WAREHOUSE", CTX["warehouse"]),
+        ("INTEGRATION", CTX["integration"]),
+    ):
         out[f"grants on {name}"] = rows(conn, f"SHOW GRANTS ON {kind} {name}")
     return out
 
@@ -85,31 +89,60 @@ def test_the_setup_creates_what_show_reports(conn, account):
 
     (wh,) = rows(conn, f"SHOW WAREHOUSES LIKE '{CTX['warehouse']}'")
     assert (wh["size"], wh["auto_suspend"], wh["auto_resume"], wh["state"], wh["resource_monitor"], wh["owner"]) == (
-        "X-Small", 60, "true", "SUSPENDED", CTX["monitor"], "SYSADMIN")
+        "X-Small",
+        60,
+        "true",
+        "SUSPENDED",
+        CTX["monitor"],
+        "SYSADMIN",
+    )
     (monitor,) = rows(conn, f"SHOW RESOURCE MONITORS LIKE '{CTX['monitor']}'")
-    assert (monitor["credit_quota"], monitor["frequency"], monitor["notify_at"], monitor["suspend_at"],
-            monitor["level"]) == ("10.00", "MONTHLY", "80%", "100%", "WAREHOUSE")
+    assert (
+        monitor["credit_quota"],
+        monitor["frequency"],
+        monitor["notify_at"],
+        monitor["suspend_at"],
+        monitor["level"],
+    ) == ("10.00", "MONTHLY", "80%", "100%", "WAREHOUSE")
 
     users = by_name(rows(conn, "SHOW USERS LIKE 'acctTEST%'"))  # LIKE is case-insensitive
     dev = users[CTX["dev_user"]]
-    assert (dev["type"], dev["has_password"], dev["has_rsa_public_key"], dev["default_role"], dev["default_warehouse"]) == (
-        "SERVICE", "false", "true", CTX["dev_role"], CTX["warehouse"])
+    assert (
+        dev["type"],
+        dev["has_password"],
+        dev["has_rsa_public_key"],
+        dev["default_role"],
+        dev["default_warehouse"],
+    ) == ("SERVICE", "false", "true", CTX["dev_role"], CTX["warehouse"])
     described = {r["property"]: r["value"] for r in rows(conn, f"DESC USER {CTX['dev_user']}")}
     assert described["RSA_PUBLIC_KEY_FP"] == rsa_fingerprint(CTX["dev_public_key"])
 
     reader = rows(conn, f"SHOW GRANTS TO ROLE {CTX['reader_role']}")
-    assert list(reader[0]) == ["created_on", "privilege", "granted_on", "name", "granted_to", "grantee_name",
-                               "grant_option", "granted_by"]
+    assert list(reader[0]) == [
+        "created_on",
+        "privilege",
+        "granted_on",
+        "name",
+        "granted_to",
+        "grantee_name",
+        "grant_option",
+        "granted_by",
+    ]
     assert sorted((r["privilege"], r["granted_on"], r["name"]) for r in reader) == [
-        ("USAGE", "DATABASE", CTX["dev_database"]), ("USAGE", "DATABASE", CTX["prod_database"]),
-        ("USAGE", "WAREHOUSE", CTX["warehouse"])]
+        ("USAGE", "DATABASE", CTX["dev_database"]),
+        ("USAGE", "DATABASE", CTX["prod_database"]),
+        ("USAGE", "WAREHOUSE", CTX["warehouse"]),
+    ]
     on_db = {(r["privilege"], r["grantee_name"]) for r in rows(conn, f"SHOW GRANTS ON DATABASE {CTX['dev_database']}")}
     assert on_db == {("OWNERSHIP", CTX["dev_role"]), ("USAGE", CTX["reader_role"])}
     on_integration = rows(conn, f"SHOW GRANTS ON INTEGRATION {CTX['integration']}")
     assert {(r["privilege"], r["grantee_name"]) for r in on_integration} >= {
-        ("USAGE", CTX["dev_role"]), ("USAGE", CTX["prod_role"])}
+        ("USAGE", CTX["dev_role"]),
+        ("USAGE", CTX["prod_role"]),
+    }
     assert [(r["role"], r["granted_to"]) for r in rows(conn, f"SHOW GRANTS TO USER {CTX['prod_user']}")] == [
-        (CTX["prod_role"], "USER")]
+        (CTX["prod_role"], "USER")
+    ]
     sysadmin = {r["name"] for r in rows(conn, "SHOW GRANTS TO ROLE SYSADMIN") if r["granted_on"] == "ROLE"}
     assert {CTX["dev_role"], CTX["prod_role"], CTX["reader_role"]} <= sysadmin
     of_dev = {(r["granted_to"], r["grantee_name"]) for r in rows(conn, f"SHOW GRANTS OF ROLE {CTX['dev_role']}")}
@@ -203,12 +236,16 @@ def test_altering_a_missing_warehouse_monitor_or_user_fails(conn, account):
         ("ALTER WAREHOUSE ACCTTEST_NO_WH SET AUTO_SUSPEND = 60", "Warehouse 'ACCTTEST_NO_WH'"),
         ("ALTER RESOURCE MONITOR ACCTTEST_NO_MON SET CREDIT_QUOTA = 1", "Resource monitor 'ACCTTEST_NO_MON'"),
         (f"ALTER USER ACCTTEST_NOBODY SET RSA_PUBLIC_KEY = '{CTX['dev_public_key']}'", "User 'ACCTTEST_NOBODY'"),
-        (f"ALTER WAREHOUSE {CTX['warehouse']} SET RESOURCE_MONITOR = ACCTTEST_NO_MON", "Resource monitor 'ACCTTEST_NO_MON'"),
+        (
+            f"ALTER WAREHOUSE {CTX['warehouse']} SET RESOURCE_MONITOR = ACCTTEST_NO_MON",
+            "Resource monitor 'ACCTTEST_NO_MON'",
+        ),
     ):
         error = refused(conn, sql)
         assert error.errno == 2003 and f"{named} does not exist or not authorized." in error.msg, sql
     assert q(conn, "ALTER WAREHOUSE IF EXISTS ACCTTEST_NO_WH SET AUTO_SUSPEND = 60").rows == [
-        ("Statement executed successfully.",)]
+        ("Statement executed successfully.",)
+    ]
 
 
 def test_a_service_user_cannot_have_a_password(conn, account):
@@ -228,9 +265,12 @@ def test_a_service_user_cannot_have_a_password(conn, account):
 def test_creating_an_existing_object_without_if_not_exists_fails(conn, account):
     """002002 "Object '<name>' already exists." (CREATE without OR REPLACE / IF NOT EXISTS:
     https://docs.snowflake.com/en/sql-reference/sql/create-role and the other CREATE pages)."""
-    for sql in (f"CREATE ROLE {CTX['reader_role']}", f"CREATE WAREHOUSE {CTX['warehouse']}",
-                f"CREATE RESOURCE MONITOR {CTX['monitor']} WITH CREDIT_QUOTA = 1",
-                f"CREATE USER {CTX['dev_user']} TYPE = SERVICE"):
+    for sql in (
+        f"CREATE ROLE {CTX['reader_role']}",
+        f"CREATE WAREHOUSE {CTX['warehouse']}",
+        f"CREATE RESOURCE MONITOR {CTX['monitor']} WITH CREDIT_QUOTA = 1",
+        f"CREATE USER {CTX['dev_user']} TYPE = SERVICE",
+    ):
         error = refused(conn, sql)
         assert error.errno == 2002 and "already exists" in error.msg, sql
 
@@ -246,18 +286,21 @@ def test_ownership_is_transferred_never_revoked(conn, account):
     assert error.errno == 3036 and "Dependent grant of privilege 'USAGE'" in error.msg
     q(conn, f"GRANT OWNERSHIP ON DATABASE {db} TO ROLE {prod} REVOKE CURRENT GRANTS")
     assert [(r["privilege"], r["grantee_name"]) for r in rows(conn, f"SHOW GRANTS ON DATABASE {db}")] == [
-        ("OWNERSHIP", prod)]
+        ("OWNERSHIP", prod)
+    ]
 
 
 def test_statements_the_local_warehouse_does_not_implement_fail_loudly(conn, account):
     db = CTX["dev_database"]
-    for sql in (f"GRANT ALL PRIVILEGES ON WAREHOUSE {CTX['warehouse']} TO ROLE {CTX['reader_role']}",
-                f"GRANT SELECT ON FUTURE TABLES IN DATABASE {db} TO ROLE {CTX['reader_role']}",
-                f"SHOW FUTURE GRANTS IN DATABASE {db}",
-                f"ALTER WAREHOUSE {CTX['warehouse']} SUSPEND",
-                f"ALTER WAREHOUSE {CTX['warehouse']} SET MAX_CONCURRENCY_LEVEL = 4",
-                f"CREATE DATABASE ROLE {db}.ACCTTEST_DBROLE",
-                f"GRANT CREATE INTEGRATION ON ACCOUNT TO ROLE {CTX['dev_role']}"):
+    for sql in (
+        f"GRANT ALL PRIVILEGES ON WAREHOUSE {CTX['warehouse']} TO ROLE {CTX['reader_role']}",
+        f"GRANT SELECT ON FUTURE TABLES IN DATABASE {db} TO ROLE {CTX['reader_role']}",
+        f"SHOW FUTURE GRANTS IN DATABASE {db}",
+        f"ALTER WAREHOUSE {CTX['warehouse']} SUSPEND",
+        f"ALTER WAREHOUSE {CTX['warehouse']} SET MAX_CONCURRENCY_LEVEL = 4",
+        f"CREATE DATABASE ROLE {db}.ACCTTEST_DBROLE",
+        f"GRANT CREATE INTEGRATION ON ACCOUNT TO ROLE {CTX['dev_role']}",
+    ):
         assert refused(conn, sql).errno == 2016, sql
     error = refused(conn, f"GRANT SELECT ON WAREHOUSE {CTX['warehouse']} TO ROLE {CTX['reader_role']}")
     assert "Invalid privilege SELECT" in error.msg
@@ -279,8 +322,11 @@ def published(conn, account):
 
 
 def _reader_grants(conn) -> set[tuple[str, str, str]]:
-    return {(r["privilege"], r["granted_on"], r["name"]) for r in rows(conn, f"SHOW GRANTS TO ROLE {CTX['reader_role']}")
-            if r["granted_on"] in ("SCHEMA", "TABLE")}
+    return {
+        (r["privilege"], r["granted_on"], r["name"])
+        for r in rows(conn, f"SHOW GRANTS TO ROLE {CTX['reader_role']}")
+        if r["granted_on"] in ("SCHEMA", "TABLE")
+    }
 
 
 def test_swap_with_moves_the_grants_with_the_schemas_and_their_tables(conn, published):
@@ -294,12 +340,15 @@ def test_swap_with_moves_the_grants_with_the_schemas_and_their_tables(conn, publ
     q(conn, f"GRANT SELECT ON ALL TABLES IN SCHEMA {db}.MART_BUILD TO ROLE {reader}")
     q(conn, f"ALTER SCHEMA {db}.MART SWAP WITH {db}.MART_BUILD")
     assert {(r["privilege"], r["grantee_name"]) for r in rows(conn, f"SHOW GRANTS ON TABLE {db}.MART.REGIONS")} == {
-        ("SELECT", reader)}
+        ("SELECT", reader)
+    }
     q(conn, f"REVOKE SELECT ON ALL TABLES IN SCHEMA {db}.MART_BUILD FROM ROLE {reader}")
     q(conn, f"REVOKE USAGE ON SCHEMA {db}.MART_BUILD FROM ROLE {reader}")
     assert _reader_grants(conn) == {
-        ("USAGE", "SCHEMA", f"{db}.MART"), ("SELECT", "TABLE", f"{db}.MART.COUNTRIES"),
-        ("SELECT", "TABLE", f"{db}.MART.REGIONS")}
+        ("USAGE", "SCHEMA", f"{db}.MART"),
+        ("SELECT", "TABLE", f"{db}.MART.COUNTRIES"),
+        ("SELECT", "TABLE", f"{db}.MART.REGIONS"),
+    }
     assert q(conn, f"SELECT V FROM {db}.MART.REGIONS").rows == [("new",)]
 
 
@@ -334,10 +383,14 @@ def test_dropping_or_replacing_an_object_forgets_the_grants_on_it(conn, publishe
     q(conn, f"GRANT USAGE ON WAREHOUSE {CTX['warehouse']} TO ROLE ACCTTEST_TEMP")
     q(conn, f"GRANT ROLE ACCTTEST_TEMP TO USER {CTX['dev_user']}")
     q(conn, "DROP ROLE ACCTTEST_TEMP")
-    assert "ACCTTEST_TEMP" not in {r["grantee_name"] for r in rows(conn, f"SHOW GRANTS ON WAREHOUSE {CTX['warehouse']}")}
+    assert "ACCTTEST_TEMP" not in {
+        r["grantee_name"] for r in rows(conn, f"SHOW GRANTS ON WAREHOUSE {CTX['warehouse']}")
+    }
     assert "ACCTTEST_TEMP" not in {r["role"] for r in rows(conn, f"SHOW GRANTS TO USER {CTX['dev_user']}")}
     q(conn, "CREATE ROLE ACCTTEST_TEMP")  # a new role of the same name starts with nothing
-    assert rows(conn, "SHOW GRANTS TO ROLE ACCTTEST_TEMP") == [] and rows(conn, "SHOW GRANTS OF ROLE ACCTTEST_TEMP") == []
+    assert (
+        rows(conn, "SHOW GRANTS TO ROLE ACCTTEST_TEMP") == [] and rows(conn, "SHOW GRANTS OF ROLE ACCTTEST_TEMP") == []
+    )
     q(conn, "DROP ROLE ACCTTEST_TEMP")
 
     q(conn, f"DROP DATABASE {db}")

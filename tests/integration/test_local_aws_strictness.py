@@ -111,8 +111,11 @@ def _denied(call: Any, *args: Any, **kwargs: Any) -> dict[str, str]:
 def _glue_user(p: Principals, name: str, job: str, *extra: dict[str, Any]) -> tuple[str, Any]:
     arn, creds = p.user(
         name,
-        {"Effect": "Allow", "Action": ["glue:CreateJob", "glue:UpdateJob", "glue:GetJob", "glue:DeleteJob"],
-         "Resource": p.job_arn(job)},
+        {
+            "Effect": "Allow",
+            "Action": ["glue:CreateJob", "glue:UpdateJob", "glue:GetJob", "glue:DeleteJob"],
+            "Resource": p.job_arn(job),
+        },
         *extra,
     )
     return arn, p.s.aws_client("glue", **creds)
@@ -143,7 +146,9 @@ def test_create_and_update_job_allowed_with_pass_role_to_glue(p):
     https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html"""
     role = p.role("passable")
     job = f"strict-{p.tag}-pass-ok"
-    _, glue = _glue_user(p, "passer", job, _pass_role(role, {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}))
+    _, glue = _glue_user(
+        p, "passer", job, _pass_role(role, {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}})
+    )
     _create(glue, job, role)
     glue.update_job(JobName=job, JobUpdate=_definition(role))
     assert glue.get_job(JobName=job)["Job"]["Role"] == role
@@ -212,12 +217,17 @@ def test_explicit_deny_of_pass_role_wins(p):
     role = p.role("denied")
     job = f"strict-{p.tag}-deny"
     user, glue = _glue_user(
-        p, "denied-passer", job,
+        p,
+        "denied-passer",
+        job,
         _pass_role("*", {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}),
         _pass_role(role, effect="Deny"),
     )
     error = _denied(_create, glue, job, role)
-    assert (error["Code"], error["Message"]) == ("AccessDeniedException", PASS_ROLE_EXPLICIT.format(user=user, role=role))
+    assert (error["Code"], error["Message"]) == (
+        "AccessDeniedException",
+        PASS_ROLE_EXPLICIT.format(user=user, role=role),
+    )
     assert not _job_exists(p.s, job)
 
 
@@ -230,12 +240,18 @@ def test_an_assumed_role_session_is_checked_like_a_user(p):
     deployer = p.role(
         "deployer",
         {"Effect": "Allow", "Action": "glue:CreateJob", "Resource": p.job_arn(job)},
-        trust={"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": admin}, "Action": "sts:AssumeRole"}]},
+        trust={
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": admin}, "Action": "sts:AssumeRole"}],
+        },
     )
     creds = admin_client(p.s, "sts").assume_role(RoleArn=deployer, RoleSessionName="ci")["Credentials"]
-    glue = p.s.aws_client("glue", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                          aws_session_token=creds["SessionToken"])
+    glue = p.s.aws_client(
+        "glue",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
     session = f"arn:aws:sts::{p.account}:assumed-role/{deployer.split('/')[-1]}/ci"
     assert _denied(_create, glue, job, role)["Message"] == PASS_ROLE_DENIED.format(user=session, role=role)
 
@@ -260,8 +276,9 @@ def test_a_glue_policy_scoped_to_one_job_is_denied_on_another(p):
     admin_glue = admin_client(p.s, "glue")
     for job in (job_a, job_b):
         admin_glue.create_job(Name=job, **_definition(role))
-    user, creds = p.user("job-a-reader", {"Effect": "Allow", "Action": ["glue:GetJob", "glue:GetJobRuns"],
-                                          "Resource": p.job_arn(job_a)})
+    user, creds = p.user(
+        "job-a-reader", {"Effect": "Allow", "Action": ["glue:GetJob", "glue:GetJobRuns"], "Resource": p.job_arn(job_a)}
+    )
     glue = p.s.aws_client("glue", **creds)
     assert glue.get_job(JobName=job_a)["Job"]["Name"] == job_a
     glue.get_job_runs(JobName=job_a)
@@ -284,25 +301,36 @@ def test_a_logs_policy_scoped_to_one_group_is_denied_on_another(p):
     group_arn = f"arn:aws:logs:{region}:{p.account}:log-group:{mine}"
     user, creds = p.user(
         "log-writer",
-        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:GetLogEvents"],
-         "Resource": [f"{group_arn}:*", f"{group_arn}:log-stream:*"]},
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:GetLogEvents"],
+            "Resource": [f"{group_arn}:*", f"{group_arn}:log-stream:*"],
+        },
     )
     logs = p.s.aws_client("logs", **creds)
     admin_logs = admin_client(p.s, "logs")
     logs.create_log_group(logGroupName=mine)
     logs.create_log_stream(logGroupName=mine, logStreamName="s")
-    logs.put_log_events(logGroupName=mine, logStreamName="s", logEvents=[{"timestamp": int(time.time() * 1000), "message": "x"}])
+    logs.put_log_events(
+        logGroupName=mine, logStreamName="s", logEvents=[{"timestamp": int(time.time() * 1000), "message": "x"}]
+    )
     assert [e["message"] for e in logs.get_log_events(logGroupName=mine, logStreamName="s")["events"]] == ["x"]
 
     error = _denied(logs.create_log_group, logGroupName=theirs)
     assert error["Code"] == "AccessDeniedException"
-    assert error["Message"].startswith(f"User: {user} is not authorized to perform: logs:CreateLogGroup on resource: "
-                                       f"arn:aws:logs:{region}:{p.account}:log-group:{theirs}")
+    assert error["Message"].startswith(
+        f"User: {user} is not authorized to perform: logs:CreateLogGroup on resource: "
+        f"arn:aws:logs:{region}:{p.account}:log-group:{theirs}"
+    )
     admin_logs.create_log_group(logGroupName=theirs)
     admin_logs.create_log_stream(logGroupName=theirs, logStreamName="s")
     assert _denied(logs.create_log_stream, logGroupName=theirs, logStreamName="t")["Code"] == "AccessDeniedException"
-    error = _denied(logs.put_log_events, logGroupName=theirs, logStreamName="s",
-                    logEvents=[{"timestamp": int(time.time() * 1000), "message": "x"}])
+    error = _denied(
+        logs.put_log_events,
+        logGroupName=theirs,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": "x"}],
+    )
     assert error["Message"].startswith(
         f"User: {user} is not authorized to perform: logs:PutLogEvents on resource: "
         f"arn:aws:logs:{region}:{p.account}:log-group:{theirs}:log-stream:s "
@@ -326,8 +354,11 @@ def test_the_pipeline_glue_log_statement_allows_its_groups_only(p):
     except logs.exceptions.ResourceAlreadyExistsException:
         pass  # authorised, and there already
     logs.create_log_stream(logGroupName=glue_job.OUTPUT_LOG_GROUP, logStreamName=stream)
-    logs.put_log_events(logGroupName=glue_job.OUTPUT_LOG_GROUP, logStreamName=stream,
-                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "x"}])
+    logs.put_log_events(
+        logGroupName=glue_job.OUTPUT_LOG_GROUP,
+        logStreamName=stream,
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": "x"}],
+    )
     admin_logs.delete_log_stream(logGroupName=glue_job.OUTPUT_LOG_GROUP, logStreamName=stream)
     assert _denied(logs.create_log_group, logGroupName=other)["Code"] == "AccessDeniedException"
     admin_logs.create_log_group(logGroupName=other)
@@ -378,7 +409,10 @@ def test_a_job_whose_role_may_not_write_logs_has_no_logs(p):
     for group in (glue_job.OUTPUT_LOG_GROUP, glue_job.ERROR_LOG_GROUP):
         assert not _stream_exists(p, group, run_id)
     server_log = Path(json.loads((p.s.state_dir / "aws.pid").read_text())["log"]).read_text()
-    assert f"glue run {run_id}: its role could not write {glue_job.OUTPUT_LOG_GROUP}/{run_id}: AccessDeniedException" in server_log
+    assert (
+        f"glue run {run_id}: its role could not write {glue_job.OUTPUT_LOG_GROUP}/{run_id}: AccessDeniedException"
+        in server_log
+    )
     assert f"glue run {run_id} {glue_job.OUTPUT_LOG_GROUP}: hello from the job" in server_log
 
 
@@ -406,23 +440,40 @@ def delayed_aws(tmp_path_factory) -> Iterator[dict[str, Any]]:
     url = f"http://127.0.0.1:{port}"
     log = open(tmp_path_factory.mktemp("delayed-aws") / "aws.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "helpers.local_cloud.aws_server", "--port", str(port)], cwd=PROJECT_ROOT,
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PIPELINE_LOCAL_IAM_PROPAGATION_SECONDS": str(DELAY)},
+        [sys.executable, "-m", "helpers.local_cloud.aws_server", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PIPELINE_LOCAL_IAM_PROPAGATION_SECONDS": str(DELAY)},
     )
     try:
         deadline = time.time() + 30
         while not _healthy("aws", url):
             assert proc.poll() is None and time.time() < deadline, "the delayed local AWS did not start"
             time.sleep(0.1)
-        boot = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        boot = boto3.client(
+            "iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
         admin_arn = boot.create_user(UserName="admin")["User"]["Arn"]
-        boot.put_user_policy(UserName="admin", PolicyName="a", PolicyDocument=_doc({"Effect": "Allow", "Action": "*", "Resource": "*"}))
+        boot.put_user_policy(
+            UserName="admin", PolicyName="a", PolicyDocument=_doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
+        )
         key = boot.create_access_key(UserName="admin")["AccessKey"]
-        urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}), timeout=5).read()  # noqa: S310
+        urllib.request.urlopen(
+            urllib.request.Request(
+                url + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
+            ),
+            timeout=5,
+        ).read()  # noqa: S310
 
         def client(service: str) -> Any:
-            return boto3.client(service, endpoint_url=url, region_name="us-east-1",
-                                aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+            return boto3.client(
+                service,
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id=key["AccessKeyId"],
+                aws_secret_access_key=key["SecretAccessKey"],
+            )
 
         yield {"client": client, "admin_arn": admin_arn}
     finally:
@@ -439,13 +490,18 @@ def test_a_new_role_cannot_be_assumed_until_it_has_propagated(delayed_aws):
     """IAM is eventually consistent: a new role may be refused for a while.
     https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency"""
     iam_c, sts = delayed_aws["client"]("iam"), delayed_aws["client"]("sts")
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": delayed_aws["admin_arn"]}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": delayed_aws["admin_arn"]}, "Action": "sts:AssumeRole"}],
+    }
     created = time.time()
     role = iam_c.create_role(RoleName="fresh", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     error = _denied(sts.assume_role, RoleArn=role, RoleSessionName="early")
     assert error["Code"] == "AccessDenied"
-    assert error["Message"] == f"User: {delayed_aws['admin_arn']} is not authorized to perform: sts:AssumeRole on resource: {role}"
+    assert (
+        error["Message"]
+        == f"User: {delayed_aws['admin_arn']} is not authorized to perform: sts:AssumeRole on resource: {role}"
+    )
     _wait_until(created + DELAY)
     assert sts.assume_role(RoleArn=role, RoleSessionName="late")["Credentials"]["AccessKeyId"]
 
@@ -466,8 +522,13 @@ def test_a_glue_run_with_a_role_not_yet_propagated_fails_as_glue_reports_it(dela
     s3.put_object(Bucket="delayed-scripts", Key="hello.py", Body=HELLO.encode())
     created = time.time()
     role = iam_c.create_role(RoleName="glue-fresh", AssumeRolePolicyDocument=json.dumps(GLUE_TRUST))["Role"]["Arn"]
-    iam_c.put_role_policy(RoleName="glue-fresh", PolicyName="p", PolicyDocument=_doc(
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::delayed-scripts/*"}))
+    iam_c.put_role_policy(
+        RoleName="glue-fresh",
+        PolicyName="p",
+        PolicyDocument=_doc(
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::delayed-scripts/*"}
+        ),
+    )
     glue.create_job(Name="early", **_definition(role, "s3://delayed-scripts/hello.py"))
     run_id = glue.start_job_run(JobName="early")["JobRunId"]  # StartJobRun itself is accepted
     run = glue_job.wait_for_run(glue, "early", run_id, timeout_s=30)
@@ -497,10 +558,16 @@ def big_object(p) -> Iterator[dict[str, Any]]:
     s3.create_bucket(Bucket=bucket)
     parts = [os.urandom(5 << 20), os.urandom(5 << 20), os.urandom(2 << 20)]
     upload = s3.create_multipart_upload(Bucket=bucket, Key="big.bin")["UploadId"]
-    etags = [s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=upload, PartNumber=i + 1, Body=b)["ETag"]
-             for i, b in enumerate(parts)]
-    done = s3.complete_multipart_upload(Bucket=bucket, Key="big.bin", UploadId=upload, MultipartUpload={
-        "Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    etags = [
+        s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=upload, PartNumber=i + 1, Body=b)["ETag"]
+        for i, b in enumerate(parts)
+    ]
+    done = s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="big.bin",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]},
+    )
     try:
         yield {"s3": s3, "bucket": bucket, "data": b"".join(parts), "etags": etags, "etag": done["ETag"]}
     finally:
@@ -521,13 +588,20 @@ def test_a_completed_multipart_upload_is_the_parts_in_order_with_s3s_etag(big_ob
     assert b["etag"] == f'"{hashlib.md5(md5s).hexdigest()}-3"'  # noqa: S324 - S3's ETag algorithm
 
 
-@pytest.mark.parametrize("header, start, end", [("bytes=0-0", 0, 0), ("bytes=5242870-5242890", 5242870, 5242890),
-                                                ("bytes=-100", None, None), ("bytes=12582000-", 12582000, None)])
+@pytest.mark.parametrize(
+    "header, start, end",
+    [
+        ("bytes=0-0", 0, 0),
+        ("bytes=5242870-5242890", 5242870, 5242890),
+        ("bytes=-100", None, None),
+        ("bytes=12582000-", 12582000, None),
+    ],
+)
 def test_ranged_gets_return_exactly_the_range(big_object, header, start, end):
     """Range GETs (https://www.rfc-editor.org/rfc/rfc9110#name-range, as S3 serves them:
     https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_RequestSyntax)."""
     b, data = big_object, big_object["data"]
-    expected = data[-100:] if start is None else data[start: (end + 1) if end is not None else None]
+    expected = data[-100:] if start is None else data[start : (end + 1) if end is not None else None]
     got = b["s3"].get_object(Bucket=b["bucket"], Key="big.bin", Range=header)
     assert got["Body"].read() == expected
     assert got["ContentLength"] == len(expected)
@@ -539,7 +613,10 @@ def test_a_range_past_the_end_is_refused(big_object):
     """S3 answers an unsatisfiable range with 416 InvalidRange.
     https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html"""
     b = big_object
-    assert _denied(b["s3"].get_object, Bucket=b["bucket"], Key="big.bin", Range=f"bytes={len(b['data'])}-")["Code"] == "InvalidRange"
+    assert (
+        _denied(b["s3"].get_object, Bucket=b["bucket"], Key="big.bin", Range=f"bytes={len(b['data'])}-")["Code"]
+        == "InvalidRange"
+    )
 
 
 def test_ranged_gets_do_not_load_the_whole_object(p, big_object):
@@ -551,6 +628,8 @@ def test_ranged_gets_do_not_load_the_whole_object(p, big_object):
     before = _peak_kb(pid)
     for i in range(20):
         off = i * 600_000
-        assert b["s3"].get_object(Bucket=b["bucket"], Key="big.bin", Range=f"bytes={off}-{off + 65535}")["Body"].read() == \
-            b["data"][off: off + 65536]
+        assert (
+            b["s3"].get_object(Bucket=b["bucket"], Key="big.bin", Range=f"bytes={off}-{off + 65535}")["Body"].read()
+            == b["data"][off : off + 65536]
+        )
     assert _peak_kb(pid) - before < 6 * 1024, "a ranged GET materialised the whole object"

@@ -127,8 +127,11 @@ def test_show_and_drop_integration(conn, s3_stage):
 
 def test_stage_outside_the_allowed_locations_is_refused(conn, s3_stage):
     with pytest.raises(ProgrammingError, match="not allowed by integration"):
-        q(conn, f"CREATE STAGE {_name('BAD_')} URL = 's3://{s3_stage['bucket']}/other/' "
-                f"STORAGE_INTEGRATION = {s3_stage['integration']}")
+        q(
+            conn,
+            f"CREATE STAGE {_name('BAD_')} URL = 's3://{s3_stage['bucket']}/other/' "
+            f"STORAGE_INTEGRATION = {s3_stage['integration']}",
+        )
 
 
 # --- stages read S3 through the integration's role --------------------------------------------
@@ -168,8 +171,14 @@ def test_role_policy_limits_what_the_stage_can_read(conn, trusted_stage):
     s3_stage["iam"].put_role_policy(
         RoleName=s3_stage["role"],
         PolicyName="list-only",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{s3_stage['bucket']}"}]}),
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{s3_stage['bucket']}"}
+                ],
+            }
+        ),
     )
     q(conn, "CREATE OR REPLACE TABLE DENIED (V VARIANT)")
     with pytest.raises(ProgrammingError, match="(?i)403|denied|forbidden"):
@@ -191,7 +200,10 @@ def test_copy_json_loads_one_row_per_top_level_value(conn, trusted_stage):
     # without STRIP_OUTER_ARRAY the whole array is one VARIANT
     assert q(conn, "SELECT COUNT(*), MAX(ARRAY_SIZE(V)) FROM J").rows == [(1, 2)]
     q(conn, "TRUNCATE TABLE J")
-    q(conn, f"COPY INTO J FROM @{stage} FILES = ('array.json') FILE_FORMAT = (TYPE = JSON STRIP_OUTER_ARRAY = TRUE) FORCE = TRUE")
+    q(
+        conn,
+        f"COPY INTO J FROM @{stage} FILES = ('array.json') FILE_FORMAT = (TYPE = JSON STRIP_OUTER_ARRAY = TRUE) FORCE = TRUE",
+    )
     assert sorted(q(conn, "SELECT V:n::INT FROM J").rows) == [(1,), (2,)]
 
 
@@ -209,7 +221,9 @@ def test_copy_skips_loaded_files_unless_forced_and_records_load_history(conn, tr
     forced = q(conn, f"COPY INTO H FROM @{stage} FILE_FORMAT = (TYPE = JSON) FORCE = TRUE").as_dicts()
     assert [r["status"] for r in forced] == ["LOADED"]
     assert q(conn, "SELECT COUNT(*) FROM H").rows == [(4,)]
-    history = q(conn, "SELECT FILE_NAME, ROW_COUNT FROM FIDELITY.INFORMATION_SCHEMA.LOAD_HISTORY WHERE TABLE_NAME = 'H'")
+    history = q(
+        conn, "SELECT FILE_NAME, ROW_COUNT FROM FIDELITY.INFORMATION_SCHEMA.LOAD_HISTORY WHERE TABLE_NAME = 'H'"
+    )
     assert history.rows and all(r[0] == f"s3://{bucket}/data/lines.ndjson" for r in history.rows)
 
 
@@ -222,8 +236,11 @@ def test_copy_with_transformation_records_file_name_and_row_number(conn, trusted
     s3.put_object(Bucket=bucket, Key="data/countries/x.ndjson", Body=b'{"c": "A"}\n{"c": "B"}\n')
     q(conn, "CREATE OR REPLACE TABLE L (DATA VARIANT, F VARCHAR, R NUMBER, TS TIMESTAMP_LTZ)")
     q(conn, "CREATE FILE FORMAT IF NOT EXISTS JSONF TYPE = JSON")
-    q(conn, f"COPY INTO L (DATA, F, R, TS) FROM (SELECT $1, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER, "
-            f"METADATA$START_SCAN_TIME FROM @{stage}) FILE_FORMAT = (FORMAT_NAME = 'FIDELITY.T.JSONF')")
+    q(
+        conn,
+        f"COPY INTO L (DATA, F, R, TS) FROM (SELECT $1, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER, "
+        f"METADATA$START_SCAN_TIME FROM @{stage}) FILE_FORMAT = (FORMAT_NAME = 'FIDELITY.T.JSONF')",
+    )
     rows = q(conn, "SELECT DATA:c::STRING, F, R FROM L ORDER BY R").rows
     assert rows == [("A", "data/countries/x.ndjson", 1), ("B", "data/countries/x.ndjson", 2)]
     assert q(conn, "SELECT COUNT(*) FROM L WHERE TS IS NULL").rows == [(0,)]
@@ -274,10 +291,13 @@ def test_copy_of_malformed_json_fails_with_a_sql_error_and_loads_nothing(conn, t
 
 def test_flatten_outer_keeps_a_row_for_empty_and_missing_input(conn):
     q(conn, "CREATE OR REPLACE TABLE F (ID INT, V VARIANT)")
-    q(conn, """INSERT INTO F SELECT 1, PARSE_JSON('{"c": {"EUR": {}, "USD": {}}}')
+    q(
+        conn,
+        """INSERT INTO F SELECT 1, PARSE_JSON('{"c": {"EUR": {}, "USD": {}}}')
                UNION ALL SELECT 2, PARSE_JSON('{"c": {}}')
                UNION ALL SELECT 3, PARSE_JSON('{"x": 1}')
-               UNION ALL SELECT 4, PARSE_JSON('{"c": []}')""")
+               UNION ALL SELECT 4, PARSE_JSON('{"c": []}')""",
+    )
     outer = q(conn, "SELECT F.ID, C.KEY FROM F, LATERAL FLATTEN(INPUT => F.V:c, OUTER => TRUE) C ORDER BY 1, 2").rows
     assert outer == [(1, "EUR"), (1, "USD"), (2, None), (3, None), (4, None)]
     inner = q(conn, "SELECT F.ID, C.KEY FROM F, LATERAL FLATTEN(INPUT => F.V:c) C ORDER BY 1, 2").rows
@@ -320,8 +340,11 @@ def test_copy_options_the_local_warehouse_cannot_honour_are_refused_not_ignored(
     with pytest.raises(ProgrammingError, match="STRIP_NULL_VALUES"):
         q(conn, f"COPY INTO O FROM @{stage} FILE_FORMAT = (TYPE = JSON STRIP_NULL_VALUES = TRUE)")
     assert q(conn, "SELECT COUNT(*) FROM O").rows == [(0,)]  # nothing was loaded by a refused COPY
-    loaded = q(conn, f"COPY INTO O FROM @{stage} FILES = ('o.ndjson') FILE_FORMAT = (TYPE = JSON "
-                     "STRIP_OUTER_ARRAY = TRUE) ON_ERROR = ABORT_STATEMENT FORCE = TRUE").as_dicts()
+    loaded = q(
+        conn,
+        f"COPY INTO O FROM @{stage} FILES = ('o.ndjson') FILE_FORMAT = (TYPE = JSON "
+        "STRIP_OUTER_ARRAY = TRUE) ON_ERROR = ABORT_STATEMENT FORCE = TRUE",
+    ).as_dicts()
     assert [(r["status"], r["rows_loaded"]) for r in loaded] == [("LOADED", 1)]
 
 
@@ -357,7 +380,8 @@ def _glue_job(settings, role_arn: str, script: bytes) -> str:
     s3.put_object(Bucket=bucket, Key="scripts/job.py", Body=script)
     name = _name("job-")
     glue.create_job(
-        Name=name, Role=role_arn,
+        Name=name,
+        Role=role_arn,
         Command={"Name": "pythonshell", "ScriptLocation": f"s3://{bucket}/scripts/job.py", "PythonVersion": "3.9"},
         DefaultArguments={"--greeting": "hello"},
     )
@@ -367,17 +391,29 @@ def _glue_job(settings, role_arn: str, script: bytes) -> str:
 def _glue_role(settings, bucket_pattern: str, trusted_service: str = "glue.amazonaws.com") -> str:
     iam_client = admin_client(settings, "iam")
     role = _name("glue-role-")
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": trusted_service}, "Action": "sts:AssumeRole"}]}
-    arn = iam_client.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    iam_client.put_role_policy(RoleName=role, PolicyName="s3", PolicyDocument=json.dumps({
+    trust = {
         "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket_pattern}"},
-            # Glue writes the run's logs with the job role (the local AWS enforces it, as AWS does)
-            {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": "arn:aws:logs:*:*:log-group:/aws-glue/python-jobs/*"},
-        ]}))
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": trusted_service}, "Action": "sts:AssumeRole"}],
+    }
+    arn = iam_client.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam_client.put_role_policy(
+        RoleName=role,
+        PolicyName="s3",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket_pattern}"},
+                    # Glue writes the run's logs with the job role (the local AWS enforces it, as AWS does)
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": "arn:aws:logs:*:*:log-group:/aws-glue/python-jobs/*",
+                    },
+                ],
+            }
+        ),
+    )
     return arn
 
 

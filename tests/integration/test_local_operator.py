@@ -98,9 +98,12 @@ def foreign(local_cloud) -> Iterator[dict[str, str]]:
     s = Settings()
     tag = uuid.uuid4().hex[:6]
     names = {
-        "bucket": f"op-foreign-{tag}", "new bucket": f"op-foreign-{tag}-new",
-        "role": f"op-foreign-{tag}-role", "new role": f"op-foreign-{tag}-new-role",
-        "job": f"op-foreign-{tag}-job", "new job": f"op-foreign-{tag}-new-job",
+        "bucket": f"op-foreign-{tag}",
+        "new bucket": f"op-foreign-{tag}-new",
+        "role": f"op-foreign-{tag}-role",
+        "new role": f"op-foreign-{tag}-new-role",
+        "job": f"op-foreign-{tag}-job",
+        "new job": f"op-foreign-{tag}-new-job",
     }
     s3, admin_iam, glue = (admin_client(s, x) for x in ("s3", "iam", "glue"))
     s3.create_bucket(Bucket=names["bucket"])
@@ -108,8 +111,12 @@ def foreign(local_cloud) -> Iterator[dict[str, str]]:
     names["role arn"] = admin_iam.create_role(
         RoleName=names["role"], AssumeRolePolicyDocument=json.dumps(iam.glue_trust_policy())
     )["Role"]["Arn"]
-    glue.create_job(Name=names["job"], **glue_job.job_definition(
-        role_arn=names["role arn"], script_location=f"s3://{names['bucket']}/x.py", default_arguments={}))
+    glue.create_job(
+        Name=names["job"],
+        **glue_job.job_definition(
+            role_arn=names["role arn"], script_location=f"s3://{names['bucket']}/x.py", default_arguments={}
+        ),
+    )
     try:
         yield names
     finally:
@@ -146,24 +153,39 @@ def _probes(clients: Callable[[str], Any], names: dict[str, str], s: Settings) -
         "write another bucket": lambda: s3.put_object(Bucket=names["bucket"], Key="ours.txt", Body=b"x"),
         # another role
         "iam:CreateRole on another name": lambda: iam_client.create_role(
-            RoleName=names["new role"], AssumeRolePolicyDocument=json.dumps(iam.glue_trust_policy())),
+            RoleName=names["new role"], AssumeRolePolicyDocument=json.dumps(iam.glue_trust_policy())
+        ),
         "read another role": lambda: iam_client.get_role(RoleName=names["role"]),
         "widen another role": lambda: iam_client.put_role_policy(
-            RoleName=names["role"], PolicyName="escalate", PolicyDocument=ESCALATE),
+            RoleName=names["role"], PolicyName="escalate", PolicyDocument=ESCALATE
+        ),
         "widen its own user": lambda: iam_client.put_user_policy(
-            UserName=OPERATOR_USER, PolicyName="escalate", PolicyDocument=ESCALATE),
+            UserName=OPERATOR_USER, PolicyName="escalate", PolicyDocument=ESCALATE
+        ),
         # another Glue job (created with the pipeline's own Glue role, which it may pass to Glue)
-        "create another Glue job": lambda: glue.create_job(Name=names["new job"], **glue_job.job_definition(
-            role_arn=glue_role, script_location=f"s3://{names['bucket']}/x.py", default_arguments={})),
+        "create another Glue job": lambda: glue.create_job(
+            Name=names["new job"],
+            **glue_job.job_definition(
+                role_arn=glue_role, script_location=f"s3://{names['bucket']}/x.py", default_arguments={}
+            ),
+        ),
         "read another Glue job": lambda: glue.get_job(JobName=names["job"]),
         "read another Glue job's runs": lambda: glue.get_job_runs(JobName=names["job"]),
     }
 
 
 PROBES = [
-    "create another bucket", "list another bucket", "read another bucket", "write another bucket",
-    "iam:CreateRole on another name", "read another role", "widen another role", "widen its own user",
-    "create another Glue job", "read another Glue job", "read another Glue job's runs",
+    "create another bucket",
+    "list another bucket",
+    "read another bucket",
+    "write another bucket",
+    "iam:CreateRole on another name",
+    "read another role",
+    "widen another role",
+    "widen its own user",
+    "create another Glue job",
+    "read another Glue job",
+    "read another Glue job's runs",
 ]
 
 
@@ -223,7 +245,8 @@ def test_the_operator_may_not_pass_another_role_to_its_own_glue_job(settings, fo
     not (iam:PassRole on that role's ARN). Checked by the local AWS on the real request."""
     glue = settings.aws_client("glue")
     definition = glue_job.job_definition(
-        role_arn=foreign["role arn"], script_location=f"s3://{settings.bucket}/scripts/x.py", default_arguments={})
+        role_arn=foreign["role arn"], script_location=f"s3://{settings.bucket}/scripts/x.py", default_arguments={}
+    )
     try:
         with pytest.raises(ClientError) as refused:
             glue.create_job(Name=settings.glue_job_name, **definition)

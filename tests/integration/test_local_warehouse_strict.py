@@ -111,8 +111,11 @@ def test_drop_schema_drops_what_it_holds_and_if_exists_tolerates_a_missing_one(c
     warehouse.execute(conn, f"DROP SCHEMA IF EXISTS {DB}.A")
     warehouse.execute(conn, f"CREATE SCHEMA {DB}.A")
     assert _tables(conn, "A") == {}
-    for statement in (f"DROP SCHEMA IF EXISTS {DB}.NEVER", f"DROP TABLE IF EXISTS {DB}.A.NEVER",
-                      "DROP DATABASE IF EXISTS NEVER_THERE"):
+    for statement in (
+        f"DROP SCHEMA IF EXISTS {DB}.NEVER",
+        f"DROP TABLE IF EXISTS {DB}.A.NEVER",
+        "DROP DATABASE IF EXISTS NEVER_THERE",
+    ):
         warehouse.execute(conn, statement)
     with pytest.raises(snowflake.connector.errors.ProgrammingError):
         warehouse.execute(conn, f"CREATE SCHEMA {DB}.A")  # without IF NOT EXISTS: it exists

@@ -43,8 +43,12 @@ def ledger_rows(section: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def recorded(local_cloud, statement_log, tmp_path_factory) -> dict[str, set[str]]:
     settings = Settings(
-        bucket="countries-ledger", glue_job_name="ledger-ingest", glue_role_name="ledger-glue-role",
-        snowflake_role_name="ledger-snowflake-role", dev_database="LEDGER_DEV", prod_database="LEDGER_PROD",
+        bucket="countries-ledger",
+        glue_job_name="ledger-ingest",
+        glue_role_name="ledger-glue-role",
+        snowflake_role_name="ledger-snowflake-role",
+        dev_database="LEDGER_DEV",
+        prod_database="LEDGER_PROD",
         integration_name="LEDGER_S3_INTEGRATION",
     )
     calls: set[str] = set()

@@ -95,7 +95,9 @@ def test_mart_counts_per_continent_match_the_source(settings, dev_run, fixture_c
 
 def test_every_source_country_reaches_transform_even_without_a_currency(settings, dev_run, fixture_countries):
     with warehouse.connect(settings, "dev") as conn:
-        codes = {r[0] for r in warehouse.execute(conn, "select country_code from TRANSFORM.COUNTRY_DETAILS_TRANSFORM").rows}
+        codes = {
+            r[0] for r in warehouse.execute(conn, "select country_code from TRANSFORM.COUNTRY_DETAILS_TRANSFORM").rows
+        }
         no_currency = {
             r[0]
             for r in warehouse.execute(
@@ -127,9 +129,7 @@ def test_continent_summary_counts_each_country_once_despite_several_currencies(s
 
 def test_raw_rows_carry_lineage(settings, dev_run):
     with warehouse.connect(settings, "dev") as conn:
-        rows = warehouse.execute(
-            conn, "select distinct source_file, load_id from RAW.COUNTRY_DETAILS_RAW"
-        ).rows
+        rows = warehouse.execute(conn, "select distinct source_file, load_id from RAW.COUNTRY_DETAILS_RAW").rows
         positions = warehouse.execute(
             conn, "select min(source_file_row), max(source_file_row), count(*) from RAW.COUNTRY_DETAILS_RAW"
         ).rows[0]
@@ -189,8 +189,12 @@ def test_sql_and_compiled_dbt_models_parse_as_snowflake_sql(settings, dev_run):
     compiled = sorted((settings.dbt_target_dir / "prod" / "compiled").rglob("*.sql"))
     assert len(files) >= 5 and len(compiled) >= 10
     pipeline = Pipeline(settings)
-    context = {**pipeline.sql_context("prod"), "layers": publish.LAYERS, "suffix": publish.BUILD_SUFFIX,
-               "reader_role": settings.reader_role}
+    context = {
+        **pipeline.sql_context("prod"),
+        "layers": publish.LAYERS,
+        "suffix": publish.BUILD_SUFFIX,
+        "reader_role": settings.reader_role,
+    }
     skipped = []
     for path in files:
         for statement in warehouse.render_sql(path, context):
@@ -207,15 +211,29 @@ def test_sql_and_compiled_dbt_models_parse_as_snowflake_sql(settings, dev_run):
 def test_cli_sql_prints_csv_and_status_prints_endpoints(settings, dev_run):
     env = {**os.environ}
     out = subprocess.run(
-        [sys.executable, "-m", "helpers", "sql", "select continent_name, country_count from MART.CONTINENT_SUMMARY order by 1"],
-        capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, check=True,
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "sql",
+            "select continent_name, country_count from MART.CONTINENT_SUMMARY order by 1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        check=True,
     ).stdout.splitlines()
     assert out[0] == "CONTINENT_NAME,COUNTRY_COUNT"
     assert out[1:] == [f"{c},{n}" for c, n in sorted(dev_run.steps["rows_per_continent"].items())]
     status = json.loads(
         subprocess.run(
             [sys.executable, "-m", "helpers", "local", "status", "--json"],
-            capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=PROJECT_ROOT,
+            check=True,
         ).stdout
     )
     assert set(status) == {"aws", "snowflake", "source"} and all(s["healthy"] for s in status.values())
@@ -225,8 +243,13 @@ def test_cli_sql_prints_csv_and_status_prints_endpoints(settings, dev_run):
 def test_the_real_dataset_gives_the_documented_counts(settings):
     report = Pipeline(settings).run(source_url=SHARED_DATA.resolve().as_uri(), target="prod")
     assert report.steps["rows_per_continent"] == {
-        "Africa": 58, "Antarctica": 5, "Asia": 53, "Europe": 55,
-        "North America": 41, "Oceania": 27, "South America": 14,
+        "Africa": 58,
+        "Antarctica": 5,
+        "Asia": 53,
+        "Europe": 55,
+        "North America": 41,
+        "Oceania": 27,
+        "South America": 14,
     }
     assert report.steps["rows_per_layer"]["transform_countries"] == 250
     assert report.steps["source"]["sha256"] == "8209daa9fd26e842e84992739dfbfb272566b60357a6ee760955bb4e9f2cc18e"

@@ -31,9 +31,13 @@ pytestmark = pytest.mark.integration
 
 def plan_settings() -> Settings:
     return Settings(
-        dev_database="PLANTEST_DEV", prod_database="PLANTEST_PROD", bucket="plantest-bucket",
-        glue_job_name="plantest-ingest", glue_role_name="plantest-glue-role",
-        snowflake_role_name="plantest-snowflake-role", integration_name="PLANTEST_S3_INTEGRATION",
+        dev_database="PLANTEST_DEV",
+        prod_database="PLANTEST_PROD",
+        bucket="plantest-bucket",
+        glue_job_name="plantest-ingest",
+        glue_role_name="plantest-glue-role",
+        snowflake_role_name="plantest-snowflake-role",
+        integration_name="PLANTEST_S3_INTEGRATION",
     )
 
 
@@ -67,8 +71,10 @@ def account_state(s: Settings) -> dict[str, Any]:
         versions = _pages(iam, "list_policy_versions", "Versions", PolicyArn=arn)
         state[f"iam policy {policy['PolicyName']}"] = {
             "versions": [(v["VersionId"], v["IsDefaultVersion"]) for v in versions],
-            "documents": [iam.get_policy_version(PolicyArn=arn, VersionId=v["VersionId"])["PolicyVersion"]["Document"]
-                          for v in versions],
+            "documents": [
+                iam.get_policy_version(PolicyArn=arn, VersionId=v["VersionId"])["PolicyVersion"]["Document"]
+                for v in versions
+            ],
         }
     s3 = admin_client(s, "s3")
     for bucket in s3.list_buckets().get("Buckets", []):
@@ -138,8 +144,9 @@ def test_plan_on_an_empty_account_changes_nothing_and_would_create_everything(
     planning.render(plan)
     plan_prod = planning.build_plan(s, "prod")
     sent = list(recorded["sql"])
-    assert [c for c in recorded["aws"] if not c.split(":", 1)[1].startswith(READ_ONLY_AWS)
-            and c != "sts:GetCallerIdentity"] == []
+    assert [
+        c for c in recorded["aws"] if not c.split(":", 1)[1].startswith(READ_ONLY_AWS) and c != "sts:GetCallerIdentity"
+    ] == []
     assert [q for q in sent if not q.lstrip().upper().startswith(READ_ONLY_SQL)] == []
     # the account setup made the databases, so the plan may look inside them (read-only, checked above)
     assert _changed(before, account_state(s)) == []
@@ -191,12 +198,18 @@ def test_plan_lists_everything_a_run_creates_and_stays_read_only_after_it(s: Set
     assert _changed(after_run, account_state(s)) == []
     status = {i.resource: i.status for i in second.items}
     # converged: what the run set up is as wanted (no diff), including the trust policy from DESC INTEGRATION
-    for resource in ("iam role plantest-glue-role", "iam role plantest-snowflake-role",
-                     "iam policy plantest-glue-role-policy", "iam policy plantest-snowflake-role-policy",
-                     "s3 bucket plantest-bucket", "glue job plantest-ingest",
-                     "snowflake integration PLANTEST_S3_INTEGRATION", "snowflake database PLANTEST_DEV",
-                     "snowflake schema PLANTEST_DEV.LANDING",
-                     "snowflake file format PLANTEST_DEV.LANDING.COUNTRIES_JSON_FORMAT"):
+    for resource in (
+        "iam role plantest-glue-role",
+        "iam role plantest-snowflake-role",
+        "iam policy plantest-glue-role-policy",
+        "iam policy plantest-snowflake-role-policy",
+        "s3 bucket plantest-bucket",
+        "glue job plantest-ingest",
+        "snowflake integration PLANTEST_S3_INTEGRATION",
+        "snowflake database PLANTEST_DEV",
+        "snowflake schema PLANTEST_DEV.LANDING",
+        "snowflake file format PLANTEST_DEV.LANDING.COUNTRIES_JSON_FORMAT",
+    ):
         assert status[resource] == planning.EXISTS, (resource, status[resource])
     assert status["snowflake table PLANTEST_DEV.RAW_BUILD.COUNTRIES_COPY"] == planning.REPLACE
     cost = second.cost["lines"][1]
@@ -220,9 +233,21 @@ def test_plan_lists_everything_a_run_creates_and_stays_read_only_after_it(s: Set
 
     # a change made by hand shows up as a diff against what a run would put back
     iam = admin_client(s, "iam")
-    iam.update_assume_role_policy(RoleName=s.snowflake_role_name, PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-                                                  "Action": "sts:AssumeRole"}]}))
+    iam.update_assume_role_policy(
+        RoleName=s.snowflake_role_name,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
     changed = {i.resource: i for i in planning.build_plan(s, "dev").items}["iam role plantest-snowflake-role"]
     assert changed.status == planning.CHANGE
     assert '+          "sts:ExternalId":' in changed.diff
@@ -246,7 +271,9 @@ def test_plan_lists_everything_a_run_creates_and_stays_read_only_after_it(s: Set
     versions = sum(1 for x in found if x.startswith(("object version", "delete marker")))
     assert versions == sum(int(x.split()[0]) for x in deleted if x.endswith(f"object versions in s3://{s.bucket}"))
     for stream in glue_job.OUTPUT_LOG_GROUP, glue_job.ERROR_LOG_GROUP:
-        assert not [k for k in gone if k.startswith(f"log stream {stream}/") and k.rsplit("/", 1)[-1] in listed["run_ids"]]
+        assert not [
+            k for k in gone if k.startswith(f"log stream {stream}/") and k.rsplit("/", 1)[-1] in listed["run_ids"]
+        ]
 
 
 def _state_keys(line: str, s: Settings) -> list[str]:
@@ -280,7 +307,8 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     def aws_client(self: Settings, service: str, **kw: Any) -> Any:
         client = original_client(self, service, **kw)
         client.meta.events.register(
-            "before-call.*.*", lambda model, **_: calls["aws"].append(f"{service}:{model.name}"))
+            "before-call.*.*", lambda model, **_: calls["aws"].append(f"{service}:{model.name}")
+        )
         return client
 
     def execute(conn: Any, sql: str, params: Any = None) -> Any:
@@ -306,8 +334,14 @@ def test_plan_sends_only_read_calls_and_read_statements(s: Settings, recorded: d
     assert writes == []
     assert [q for q in sql if not q.lstrip().upper().startswith(READ_ONLY_SQL)] == []
     # it did ask about the things it reports on
-    for op in ("iam:GetPolicyVersion", "s3:GetBucketEncryption", "s3:ListObjectVersions", "glue:GetJob",
-               "glue:GetJobRuns", "logs:DescribeLogStreams"):
+    for op in (
+        "iam:GetPolicyVersion",
+        "s3:GetBucketEncryption",
+        "s3:ListObjectVersions",
+        "glue:GetJob",
+        "glue:GetJobRuns",
+        "logs:DescribeLogStreams",
+    ):
         assert op in aws, op
     assert any(q.upper().startswith("DESC INTEGRATION") for q in sql)
     td.teardown(s)
@@ -351,11 +385,15 @@ def test_a_refused_read_is_a_clear_error_naming_the_call(s: Settings, monkeypatc
     def aws_client(self: Settings, service: str, **kw: Any) -> Any:
         client = original(self, service, **kw)
         if service == "s3":
+
             def refuse(**_: Any) -> None:
                 raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadBucket")
+
             client.head_bucket = refuse
         return client
 
     monkeypatch.setattr(Settings, "aws_client", aws_client)
-    with pytest.raises(planning.PlanFailed, match=r"(?s)AWS refused HeadBucket \(403\).*PIPELINE_BUCKET=plantest-bucket"):
+    with pytest.raises(
+        planning.PlanFailed, match=r"(?s)AWS refused HeadBucket \(403\).*PIPELINE_BUCKET=plantest-bucket"
+    ):
         planning.build_plan(s, "dev")

@@ -40,13 +40,19 @@ def layer_contents(settings: Settings, schema_suffix: str = "") -> dict[str, str
     with warehouse.connect(settings, "dev") as conn:
         for layer in publish.LAYERS:
             schema = layer + schema_suffix
-            tables = [r[0] for r in warehouse.execute(
-                conn, f"select table_name from {DB}.information_schema.tables where table_schema = '{schema}' order by 1"
-            ).rows]
+            tables = [
+                r[0]
+                for r in warehouse.execute(
+                    conn,
+                    f"select table_name from {DB}.information_schema.tables where table_schema = '{schema}' order by 1",
+                ).rows
+            ]
             digest = hashlib.sha256()
             for table in tables:
                 rows = warehouse.execute(conn, f"select * from {DB}.{schema}.{table}").rows
-                digest.update(table.encode() + json.dumps(sorted(json.dumps(list(r), default=str) for r in rows)).encode())
+                digest.update(
+                    table.encode() + json.dumps(sorted(json.dumps(list(r), default=str) for r in rows)).encode()
+                )
             out[layer] = f"{len(tables)} tables {digest.hexdigest()[:16]}"
     return out
 
@@ -140,5 +146,7 @@ def test_a_run_interrupted_mid_publish_says_which_layers_are_new_and_a_rerun_fin
     assert f"the publish was interrupted: {DB}'s RAW hold the new build" in message
     assert "TRANSFORM, MART the last good run's - each layer wholly one or the other" in message
     report = pipeline.run(target="dev")
-    assert report.status == "succeeded" and report.steps["dbt"]["published"] == publish.publish_statements(DB, settings.reader_role)
+    assert report.status == "succeeded" and report.steps["dbt"]["published"] == publish.publish_statements(
+        DB, settings.reader_role
+    )
     assert report.steps["validation"]["ok"]

@@ -28,7 +28,13 @@ from tests.integration.operators import operating
 
 pytestmark = pytest.mark.integration
 
-CREDENTIAL_FILES = ("cloud.json", "aws_admin.json", "aws_operator.json", "snowflake_principal.json", "snowflake_password")
+CREDENTIAL_FILES = (
+    "cloud.json",
+    "aws_admin.json",
+    "aws_operator.json",
+    "snowflake_principal.json",
+    "snowflake_password",
+)
 
 
 def _namespace() -> dict[str, str]:
@@ -143,7 +149,9 @@ def test_no_secret_in_any_file_written(cli, secrets, where):
         "dbt target": settings.dbt_target_dir,
         "local cloud state and logs": settings.state_dir,
     }[where]
-    files = [p for p in _files(root) if not (root == settings.state_dir and p.name in CREDENTIAL_FILES and p.parent == root)]
+    files = [
+        p for p in _files(root) if not (root == settings.state_dir and p.name in CREDENTIAL_FILES and p.parent == root)
+    ]
     assert files, f"nothing to scan under {root}"
     if where == "local cloud state and logs":
         assert {p.name for p in (root / "logs").glob("*.log")} >= {"aws.log", "snowflake.log", "source.log"}

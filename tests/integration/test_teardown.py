@@ -81,8 +81,11 @@ class AwsRules:
             if entities["PolicyRoles"] or entities["PolicyUsers"] or entities["PolicyGroups"]:
                 raise _conflict("DeletePolicy", "Cannot delete a policy attached to entities.")
             if len(versions) > 1:
-                raise _conflict("DeletePolicy", "This policy has more than one version. Before you delete a "
-                                                "policy, you must delete the policy's versions.")
+                raise _conflict(
+                    "DeletePolicy",
+                    "This policy has more than one version. Before you delete a "
+                    "policy, you must delete the policy's versions.",
+                )
         if service == "iam" and operation == "delete_role":
             role = kw["RoleName"]
             try:
@@ -110,8 +113,16 @@ class AwsRules:
             except ClientError:
                 return
             if listing.get("Versions") or listing.get("DeleteMarkers") or uploads:
-                raise ClientError({"Error": {"Code": "BucketNotEmpty", "Message": "The bucket you tried to delete "
-                                   "is not empty. You must delete all versions in the bucket."}}, "DeleteBucket")
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "BucketNotEmpty",
+                            "Message": "The bucket you tried to delete "
+                            "is not empty. You must delete all versions in the bucket.",
+                        }
+                    },
+                    "DeleteBucket",
+                )
 
 
 @pytest.fixture
@@ -135,11 +146,17 @@ def assert_in_aws_order(deleted: list[str]) -> None:
     for label, i in position.items():
         if label.startswith("iam policy "):
             arn = label.removeprefix("iam policy ")
-            before = [p for other, p in position.items() if other.startswith((f"detach {arn} from ", f"policy version {arn}#"))]
+            before = [
+                p
+                for other, p in position.items()
+                if other.startswith((f"detach {arn} from ", f"policy version {arn}#"))
+            ]
             assert all(p < i for p in before), f"{label} before its detach / version deletions: {deleted}"
         if label.startswith("iam role "):
             role = label.removeprefix("iam role ")
-            before = [p for other, p in position.items() if other.startswith("detach ") and other.endswith(f" from {role}")]
+            before = [
+                p for other, p in position.items() if other.startswith("detach ") and other.endswith(f" from {role}")
+            ]
             before += [p for other, p in position.items() if other.endswith(f" of {role}")]
             assert all(p < i for p in before), f"{label} before its policies were detached: {deleted}"
         if label.startswith("bucket s3://"):
@@ -159,7 +176,9 @@ def leftovers(settings: Settings, run_ids: list[str]) -> dict[str, list[str]]:
     policies = {
         p["Arn"] for page in iam_client.get_paginator("list_policies").paginate(Scope="Local") for p in page["Policies"]
     }
-    our_policies = {f"arn:aws:iam::{account}:policy/{r}-policy" for r in (settings.glue_role_name, settings.snowflake_role_name)}
+    our_policies = {
+        f"arn:aws:iam::{account}:policy/{r}-policy" for r in (settings.glue_role_name, settings.snowflake_role_name)
+    }
     out = {
         "roles": sorted(roles & {settings.glue_role_name, settings.snowflake_role_name}),
         "policies": sorted(policies & our_policies),
@@ -177,8 +196,10 @@ def leftovers(settings: Settings, run_ids: list[str]) -> dict[str, list[str]]:
     with warehouse.connect(settings, None) as conn:
         # the pipeline's schemas (the databases are the account setup's and stay)
         out["schemas"] = [
-            f"{db}.{r['name']}" for db in sorted(ours)
-            for r in warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {db}").as_dicts() if r["name"] in td.OUR_SCHEMAS
+            f"{db}.{r['name']}"
+            for db in sorted(ours)
+            for r in warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {db}").as_dicts()
+            if r["name"] in td.OUR_SCHEMAS
         ]
         out["stages"] = [
             f"{r['database_name']}.{r['schema_name']}.{r['name']}"
@@ -238,9 +259,16 @@ def test_teardown_after_a_partial_run_iam_and_s3_only(deployment):
     result = teardown_under_aws_rules(s)
     assert leftovers(s, []) == {}
     assert not any(result["remaining"].values()), result["remaining"]
-    for role, policy_arn in ((s.glue_role_name, roles.glue_policy_arn), (s.snowflake_role_name, roles.snowflake_policy_arn)):
+    for role, policy_arn in (
+        (s.glue_role_name, roles.glue_policy_arn),
+        (s.snowflake_role_name, roles.snowflake_policy_arn),
+    ):
         d = result["deleted"]
-        assert d.index(f"detach {policy_arn} from {role}") < d.index(f"iam role {role}") < d.index(f"iam policy {policy_arn}")
+        assert (
+            d.index(f"detach {policy_arn} from {role}")
+            < d.index(f"iam role {role}")
+            < d.index(f"iam policy {policy_arn}")
+        )
     assert not any(d.startswith(("snowflake", "glue job", "log stream")) for d in result["deleted"])
     assert teardown_under_aws_rules(s)["deleted"] == []
 
@@ -268,7 +296,13 @@ def test_teardown_after_a_run_that_crashed_between_glue_and_dbt(deployment):
     run_ids = td.our_run_ids(s)
     assert len(run_ids) == 2
     assert leftovers(s, run_ids).keys() == {
-        "roles", "policies", "buckets", "glue jobs", "log streams", "schemas", "stages"
+        "roles",
+        "policies",
+        "buckets",
+        "glue jobs",
+        "log streams",
+        "schemas",
+        "stages",
     }
 
     result = teardown_under_aws_rules(s)
@@ -279,7 +313,9 @@ def test_teardown_after_a_run_that_crashed_between_glue_and_dbt(deployment):
     assert f"snowflake schema {s.dev_database}.LANDING" in d
     # the account setup's objects stay for the next run: the databases and the integration
     with warehouse.connect(s, None) as conn:
-        assert {s.dev_database, s.prod_database} <= {r["name"] for r in warehouse.execute(conn, "SHOW DATABASES").as_dicts()}
+        assert {s.dev_database, s.prod_database} <= {
+            r["name"] for r in warehouse.execute(conn, "SHOW DATABASES").as_dicts()
+        }
         assert s.integration_name in {r["name"] for r in warehouse.execute(conn, "SHOW INTEGRATIONS").as_dicts()}
     assert sum(1 for x in d if x.startswith("log stream ")) == 4
     # the calls themselves, in order: every delete_policy after the detaches and version deletions
@@ -317,8 +353,11 @@ def test_teardown_deletes_nothing_that_is_not_ours(deployment):
     # change their role, so teardown must keep it and say so
     iam_client.attach_role_policy(RoleName=foreign, PolicyArn=roles.glue_policy_arn)
     account = pipeline.names().account_id
-    glue.create_job(Name=foreign, Role=f"arn:aws:iam::{account}:role/{foreign}",
-                    Command={"Name": "pythonshell", "ScriptLocation": f"s3://{foreign}/x.py"})
+    glue.create_job(
+        Name=foreign,
+        Role=f"arn:aws:iam::{account}:role/{foreign}",
+        Command={"Name": "pythonshell", "ScriptLocation": f"s3://{foreign}/x.py"},
+    )
     try:
         logs.create_log_group(logGroupName=glue_job.OUTPUT_LOG_GROUP)
     except logs.exceptions.ResourceAlreadyExistsException:
@@ -351,12 +390,16 @@ def test_teardown_deletes_nothing_that_is_not_ours(deployment):
     assert {foreign, f"{s.bucket}-2"} <= buckets
     assert s3.get_object(Bucket=foreign, Key="data/countries/countries.ndjson")["Body"].read() == b"{}\n"
     assert foreign in glue.list_jobs()["JobNames"]
-    streams = {x["logStreamName"] for x in logs.describe_log_streams(logGroupName=glue_job.OUTPUT_LOG_GROUP)["logStreams"]}
+    streams = {
+        x["logStreamName"] for x in logs.describe_log_streams(logGroupName=glue_job.OUTPUT_LOG_GROUP)["logStreams"]
+    }
     assert f"jr_{foreign}" in streams
     with warehouse.connect(s, None) as conn:
         dbs = {r["name"] for r in warehouse.execute(conn, "SHOW DATABASES").as_dicts()}
         assert {FOREIGN, f"{s.dev_database}_2"} <= dbs
-        assert FOREIGN in {r["name"] for r in warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {s.dev_database}").as_dicts()}
+        assert FOREIGN in {
+            r["name"] for r in warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {s.dev_database}").as_dicts()
+        }
         assert f"{FOREIGN}_INT" in {r["name"] for r in warehouse.execute(conn, "SHOW INTEGRATIONS").as_dicts()}
 
     # once they let go of our policy, teardown finishes the job
@@ -389,9 +432,15 @@ def test_the_aws_rules_refuse_what_moto_would_allow(deployment, aws_rules):
     iam_client = s.aws_client("iam")
     name = s.glue_role_name
     iam_client.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(iam.glue_trust_policy()))
-    arn = iam_client.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x/*"}]}
-    ))["Policy"]["Arn"]
+    arn = iam_client.create_policy(
+        PolicyName=f"{name}-policy",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x/*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
     iam_client.attach_role_policy(RoleName=name, PolicyArn=arn)
     with pytest.raises(ClientError, match="DeleteConflict"):
         iam_client.delete_policy(PolicyArn=arn)

@@ -32,13 +32,22 @@ def public_key_body() -> str:
 
 def account_context(prefix: str = "COUNTRIES") -> dict[str, object]:
     return {
-        "dev_role": f"{prefix}_DEV_ROLE", "prod_role": f"{prefix}_PROD_ROLE", "reader_role": f"{prefix}_READER",
-        "warehouse": f"{prefix}_WH", "monitor": f"{prefix}_MONITOR", "credit_quota": 10,
-        "dev_database": f"{prefix}_DEV", "prod_database": f"{prefix}_PROD", "integration": f"{prefix}_S3_INTEGRATION",
+        "dev_role": f"{prefix}_DEV_ROLE",
+        "prod_role": f"{prefix}_PROD_ROLE",
+        "reader_role": f"{prefix}_READER",
+        "warehouse": f"{prefix}_WH",
+        "monitor": f"{prefix}_MONITOR",
+        "credit_quota": 10,
+        "dev_database": f"{prefix}_DEV",
+        "prod_database": f"{prefix}_PROD",
+        "integration": f"{prefix}_S3_INTEGRATION",
         "role_arn": "arn:aws:iam::123456789012:role/countries-pipeline-snowflake-role",
-        "bucket": "countries-pipeline-123456789012", "data_prefix": "data/",
-        "dev_user": f"{prefix}_DEV_SVC", "prod_user": f"{prefix}_PROD_SVC",
-        "dev_public_key": public_key_body(), "prod_public_key": public_key_body(),
+        "bucket": "countries-pipeline-123456789012",
+        "data_prefix": "data/",
+        "dev_user": f"{prefix}_DEV_SVC",
+        "prod_user": f"{prefix}_PROD_SVC",
+        "dev_public_key": public_key_body(),
+        "prod_public_key": public_key_body(),
     }
 
 
@@ -51,14 +60,18 @@ def _norm(sql: str) -> str:
 
 @pytest.fixture(scope="module")
 def setup() -> list[tuple[str, exp.Expression]]:
-    return [(s, sqlglot.parse_one(s, read="snowflake", error_level=ErrorLevel.RAISE))
-            for s in render_sql(SQL_DIR / "00_account_setup.sql", CONTEXT)]
+    return [
+        (s, sqlglot.parse_one(s, read="snowflake", error_level=ErrorLevel.RAISE))
+        for s in render_sql(SQL_DIR / "00_account_setup.sql", CONTEXT)
+    ]
 
 
 @pytest.fixture(scope="module")
 def teardown() -> list[tuple[str, exp.Expression]]:
-    return [(s, sqlglot.parse_one(s, read="snowflake", error_level=ErrorLevel.RAISE))
-            for s in render_sql(SQL_DIR / "99_account_teardown.sql", CONTEXT)]
+    return [
+        (s, sqlglot.parse_one(s, read="snowflake", error_level=ErrorLevel.RAISE))
+        for s in render_sql(SQL_DIR / "99_account_teardown.sql", CONTEXT)
+    ]
 
 
 def test_every_statement_renders_and_parses_as_snowflake_sql(setup, teardown):
@@ -74,11 +87,18 @@ def _grants(statements) -> list[tuple[list[str], str, str, str, str]]:
     for sql, tree in statements:
         if isinstance(tree, exp.Grant):
             for principal in tree.args["principals"]:
-                out.append(([p.this.name.upper() for p in tree.args["privileges"]], str(tree.args["kind"]).upper(),
-                            tree.args["securable"].sql("snowflake").upper(), str(principal.args.get("kind", "")).upper(),
-                            principal.this.name.upper()))
-        elif (m := re.fullmatch(r"GRANT (.+?) ON (\w+(?: \w+)?) (\S+) TO (ROLE|USER) (\S+)( COPY CURRENT GRANTS)?",
-                                _norm(sql))):
+                out.append(
+                    (
+                        [p.this.name.upper() for p in tree.args["privileges"]],
+                        str(tree.args["kind"]).upper(),
+                        tree.args["securable"].sql("snowflake").upper(),
+                        str(principal.args.get("kind", "")).upper(),
+                        principal.this.name.upper(),
+                    )
+                )
+        elif m := re.fullmatch(
+            r"GRANT (.+?) ON (\w+(?: \w+)?) (\S+) TO (ROLE|USER) (\S+)( COPY CURRENT GRANTS)?", _norm(sql)
+        ):
             out.append(([p.strip() for p in m[1].split(",")], m[2], m[3], m[4], m[5]))
         elif m := re.fullmatch(r"GRANT ROLE (\S+) TO (ROLE|USER) (\S+)", _norm(sql)):
             out.append((["USAGE"], "ROLE", m[1], m[2], m[3]))
@@ -91,13 +111,21 @@ def test_the_warehouse_is_extra_small_suspends_after_a_minute_resumes_and_starts
     """https://docs.snowflake.com/en/sql-reference/sql/create-warehouse"""
     creates = [t for _, t in setup if isinstance(t, exp.Create) and str(t.args["kind"]).upper() == "WAREHOUSE"]
     assert len(creates) == 1
-    props = {p.this.name.upper(): p.args["value"].sql("snowflake").upper()
-             for p in creates[0].args["properties"].expressions}
-    assert props == {"WAREHOUSE_SIZE": "XSMALL", "AUTO_SUSPEND": "60", "AUTO_RESUME": "TRUE",
-                     "INITIALLY_SUSPENDED": "TRUE"}
+    props = {
+        p.this.name.upper(): p.args["value"].sql("snowflake").upper() for p in creates[0].args["properties"].expressions
+    }
+    assert props == {
+        "WAREHOUSE_SIZE": "XSMALL",
+        "AUTO_SUSPEND": "60",
+        "AUTO_RESUME": "TRUE",
+        "INITIALLY_SUSPENDED": "TRUE",
+    }
     assert creates[0].args["exists"]  # IF NOT EXISTS: a re-run keeps the warehouse
     alters = [_norm(s) for s, _ in setup if _norm(s).startswith(f"ALTER WAREHOUSE {CONTEXT['warehouse']} SET")]
-    assert f"ALTER WAREHOUSE {CONTEXT['warehouse']} SET WAREHOUSE_SIZE = XSMALL AUTO_SUSPEND = 60 AUTO_RESUME = TRUE" in alters
+    assert (
+        f"ALTER WAREHOUSE {CONTEXT['warehouse']} SET WAREHOUSE_SIZE = XSMALL AUTO_SUSPEND = 60 AUTO_RESUME = TRUE"
+        in alters
+    )
 
 
 def test_a_resource_monitor_with_a_credit_quota_suspends_the_warehouse(setup):
@@ -115,7 +143,10 @@ def test_a_resource_monitor_with_a_credit_quota_suspends_the_warehouse(setup):
 def test_the_users_are_service_users_with_a_key_and_no_password(setup, teardown):
     """https://docs.snowflake.com/en/user-guide/admin-user-management#types-of-users: a TYPE = SERVICE user
     cannot sign in with a password (and cannot have one); it signs in with its key pair."""
-    for user, key in ((CONTEXT["dev_user"], CONTEXT["dev_public_key"]), (CONTEXT["prod_user"], CONTEXT["prod_public_key"])):
+    for user, key in (
+        (CONTEXT["dev_user"], CONTEXT["dev_public_key"]),
+        (CONTEXT["prod_user"], CONTEXT["prod_public_key"]),
+    ):
         creates = [s for s, _ in setup if _norm(s).startswith(f"CREATE USER IF NOT EXISTS {user} ")]
         assert len(creates) == 1
         assert re.search(r"\bTYPE = SERVICE\b", _norm(creates[0]))
@@ -146,15 +177,21 @@ def test_no_pipeline_role_gets_an_account_level_privilege(setup):
 
 def test_each_database_is_owned_by_its_environments_role(setup):
     grants = _grants(setup)
-    for database, role in ((CONTEXT["dev_database"], CONTEXT["dev_role"]), (CONTEXT["prod_database"], CONTEXT["prod_role"])):
+    for database, role in (
+        (CONTEXT["dev_database"], CONTEXT["dev_role"]),
+        (CONTEXT["prod_database"], CONTEXT["prod_role"]),
+    ):
         assert (["OWNERSHIP"], "DATABASE", database, "ROLE", role) in grants
 
 
 def _created(statements) -> set[tuple[str, str]]:
     out = set()
     for sql, _ in statements:
-        if m := re.match(r"CREATE (?:OR REPLACE )?(ROLE|WAREHOUSE|RESOURCE MONITOR|USER|DATABASE|STORAGE INTEGRATION) "
-                         r"(?:IF NOT EXISTS )?(\S+)", _norm(sql)):
+        if m := re.match(
+            r"CREATE (?:OR REPLACE )?(ROLE|WAREHOUSE|RESOURCE MONITOR|USER|DATABASE|STORAGE INTEGRATION) "
+            r"(?:IF NOT EXISTS )?(\S+)",
+            _norm(sql),
+        ):
             out.add((m[1], m[2]))
     return out
 
@@ -162,8 +199,9 @@ def _created(statements) -> set[tuple[str, str]]:
 def _dropped(statements) -> set[tuple[str, str]]:
     out = set()
     for sql, _ in statements:
-        if m := re.fullmatch(r"DROP (ROLE|WAREHOUSE|RESOURCE MONITOR|USER|DATABASE|STORAGE INTEGRATION) (?:IF EXISTS )?(\S+)",
-                             _norm(sql)):
+        if m := re.fullmatch(
+            r"DROP (ROLE|WAREHOUSE|RESOURCE MONITOR|USER|DATABASE|STORAGE INTEGRATION) (?:IF EXISTS )?(\S+)", _norm(sql)
+        ):
             out.add((m[1], m[2]))
     return out
 

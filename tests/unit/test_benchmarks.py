@@ -1,4 +1,5 @@
 """The benchmark's generator and RSS sampler (fast; no timing assertions)."""
+
 from __future__ import annotations
 
 import hashlib

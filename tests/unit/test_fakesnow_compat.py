@@ -15,8 +15,12 @@ from helpers.local_cloud.stage_s3 import Principal
 def test_the_installed_fakesnow_has_every_hooked_name():
     assert fakesnow_compat.problems() == []
     names = {h.name for h in fakesnow_compat.HOOKS}
-    assert {"fakesnow.transforms.flatten", "fakesnow.server.shared_fs", "starlette.requests.Request.body",
-            "fakesnow catalog table _fs_information_schema._fs_load_history"} <= names
+    assert {
+        "fakesnow.transforms.flatten",
+        "fakesnow.server.shared_fs",
+        "starlette.requests.Request.body",
+        "fakesnow catalog table _fs_information_schema._fs_load_history",
+    } <= names
 
 
 def test_a_missing_hooked_name_stops_the_local_warehouse_from_starting_and_is_named(monkeypatch, tmp_path):
@@ -24,7 +28,9 @@ def test_a_missing_hooked_name_stops_the_local_warehouse_from_starting_and_is_na
 
     monkeypatch.delattr(fakesnow.transforms, "create_clone")
     with pytest.raises(fakesnow_compat.FakesnowIncompatible) as refused:
-        snowflake_server.build_app(tmp_path, "http://127.0.0.1:1", "us-east-1", Principal("arn:aws:iam::1:user/s", "a", "b"))
+        snowflake_server.build_app(
+            tmp_path, "http://127.0.0.1:1", "us-east-1", Principal("arn:aws:iam::1:user/s", "a", "b")
+        )
     assert "fakesnow.transforms.create_clone: missing" in str(refused.value)
     assert not (tmp_path / "databases").exists()  # refused before it touched the state dir
 
@@ -51,8 +57,9 @@ def test_a_catalog_table_with_other_columns_is_named(monkeypatch):
     """The load history is INSERTed positionally (copy_json.py): a reordered table would mix up columns."""
     from fakesnow import info_schema
 
-    text = info_schema.SQL_CREATE_LOAD_HISTORY_TABLE.template.replace("ROW_COUNT INTEGER,\n    ROW_PARSED INTEGER",
-                                                                     "ROW_PARSED INTEGER,\n    ROW_COUNT INTEGER")
+    text = info_schema.SQL_CREATE_LOAD_HISTORY_TABLE.template.replace(
+        "ROW_COUNT INTEGER,\n    ROW_PARSED INTEGER", "ROW_PARSED INTEGER,\n    ROW_COUNT INTEGER"
+    )
     assert text != info_schema.SQL_CREATE_LOAD_HISTORY_TABLE.template
     monkeypatch.setattr(info_schema, "SQL_CREATE_LOAD_HISTORY_TABLE", Template(text))
     found = fakesnow_compat.problems()

@@ -5,6 +5,7 @@ port, S3 is moto's in-process mock (a versioned bucket), and the retry backoff i
 Local source files are uploaded to s3://<bucket>/incoming/ and passed as s3:// URLs, as the pipeline
 does: a Glue worker cannot read the caller's disk, so the job refuses file:// URLs.
 """
+
 from __future__ import annotations
 
 import ast
@@ -45,23 +46,50 @@ SOURCE_URL = f"s3://{BUCKET}/{SOURCE_KEY}"
 
 # What Glue itself adds to a job run's argv; the script must ignore all of it.
 GLUE_EXTRA_ARGS = [
-    "--JOB_ID", "j_0123456789",
-    "--JOB_RUN_ID", RUN_ID,
-    "--JOB_NAME", "countries-ingest",
-    "--job-bookmark-option", "job-bookmark-disable",
-    "--scriptLocation", "s3://aws-glue-assets/scripts/countries_ingest.py",
-    "--TempDir", "s3://aws-glue-assets/temporary/",
+    "--JOB_ID",
+    "j_0123456789",
+    "--JOB_RUN_ID",
+    RUN_ID,
+    "--JOB_NAME",
+    "countries-ingest",
+    "--job-bookmark-option",
+    "job-bookmark-disable",
+    "--scriptLocation",
+    "s3://aws-glue-assets/scripts/countries_ingest.py",
+    "--TempDir",
+    "s3://aws-glue-assets/temporary/",
     "--enable-metrics",
 ]
 
 SUMMARY_KEYS = [
-    "event", "run_id", "source_url", "source_bytes", "source_sha256", "received", "loaded",
-    "quarantined", "bucket", "key", "version_id", "quarantine_key", "unchanged",
+    "event",
+    "run_id",
+    "source_url",
+    "source_bytes",
+    "source_sha256",
+    "received",
+    "loaded",
+    "quarantined",
+    "bucket",
+    "key",
+    "version_id",
+    "quarantine_key",
+    "unchanged",
     "quarantine_reasons",
 ]
 FAILURE_KEYS = [
-    "event", "run_id", "source_url", "stage", "error", "source_bytes", "source_sha256", "received",
-    "loaded", "quarantined", "quarantine_key", "quarantine_reasons",
+    "event",
+    "run_id",
+    "source_url",
+    "stage",
+    "error",
+    "source_bytes",
+    "source_sha256",
+    "received",
+    "loaded",
+    "quarantined",
+    "quarantine_key",
+    "quarantine_reasons",
 ]
 
 
@@ -101,8 +129,17 @@ def server():
 
 @pytest.fixture
 def s3(monkeypatch):
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "http_proxy", "HTTP_PROXY",
-                "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for var in (
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_PROFILE",
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -121,8 +158,16 @@ def s3(monkeypatch):
 
 def job_argv(source_url: str, *extra: str) -> list[str]:
     return [
-        "countries_ingest.py", *GLUE_EXTRA_ARGS,
-        "--source_url", source_url, "--bucket", BUCKET, "--key", KEY, "--quarantine_prefix", QPREFIX,
+        "countries_ingest.py",
+        *GLUE_EXTRA_ARGS,
+        "--source_url",
+        source_url,
+        "--bucket",
+        BUCKET,
+        "--key",
+        KEY,
+        "--quarantine_prefix",
+        QPREFIX,
         *extra,
     ]
 
@@ -136,8 +181,9 @@ def run_job(ingest, capsys, source_url: str, *extra: str):
 def all_versions(s3) -> list[tuple[str, str]]:
     """Every version the job could have written (the sources the tests upload to incoming/ aside)."""
     listing = s3.list_object_versions(Bucket=BUCKET)
-    return sorted((v["Key"], v["VersionId"]) for v in listing.get("Versions", [])
-                  if not v["Key"].startswith("incoming/"))
+    return sorted(
+        (v["Key"], v["VersionId"]) for v in listing.get("Versions", []) if not v["Key"].startswith("incoming/")
+    )
 
 
 def read_lines(s3, key: str) -> list[str]:
@@ -224,7 +270,10 @@ def test_fixture_from_s3_lands_every_record(ingest, capsys, s3, fixture_bytes, f
     assert summary["version_id"] == head["VersionId"] and summary["version_id"]
     assert head["ContentType"] == "application/x-ndjson"
     assert head["Metadata"] == {
-        "source-sha256": summary["source_sha256"], "source-url": url, "run-id": RUN_ID, "records": "20",
+        "source-sha256": summary["source_sha256"],
+        "source-url": url,
+        "run-id": RUN_ID,
+        "records": "20",
         "ingest-script-sha256": hashlib.sha256(SCRIPT.read_bytes()).hexdigest(),
     }
     assert summary["unchanged"] is False
@@ -346,8 +395,9 @@ def serve_with_headers(*replies):
 def test_retry_after_is_honoured_and_capped(ingest, monkeypatch, capsys):
     monkeypatch.setattr(ingest, "RETRY_BASE_DELAY_SECONDS", 0.5)
     sleeps = []
-    with serve_with_headers((503, {"Retry-After": "7"}), (429, {"Retry-After": "86400"}),
-                            (503, {"Retry-After": "soon"})) as url:
+    with serve_with_headers(
+        (503, {"Retry-After": "7"}), (429, {"Retry-After": "86400"}), (503, {"Retry-After": "soon"})
+    ) as url:
         assert _fetch(ingest, url, sleeps) == b"[1]"
     assert sleeps == [7.0, ingest.MAX_RETRY_AFTER_SECONDS, 2.0]  # a garbled header: the backoff
     assert retry_lines(capsys.readouterr().err)[0] == f"retry 1/3: HTTP 503 Service Unavailable from {url}; sleeping 7s"
@@ -392,7 +442,8 @@ def test_file_url_is_refused_naming_the_s3_fix(ingest, capsys, s3, tmp_path):
     assert failure["error"] == (
         f"--source_url {url} is a local file, but a Glue worker cannot read the caller's disk. "
         f"hint: upload the file to s3://{BUCKET}/incoming/ and pass s3://{BUCKET}/incoming/countries.json "
-        "as --source_url")
+        "as --source_url"
+    )
 
 
 def test_unsupported_scheme(ingest, capsys, s3):
@@ -484,8 +535,9 @@ def test_invalid_utf8_names_the_byte_offset(ingest, capsys, s3, tmp_path):
 
 
 @pytest.mark.parametrize("over", ["s3", "http"])
-def test_utf8_and_sha256_are_checked_chunk_by_chunk_while_downloading(ingest, capsys, s3, server, monkeypatch,
-                                                                      fixture_bytes, fixture_records, over):
+def test_utf8_and_sha256_are_checked_chunk_by_chunk_while_downloading(
+    ingest, capsys, s3, server, monkeypatch, fixture_bytes, fixture_records, over
+):
     """The download hashes and checks UTF-8 in one pass over 7-byte chunks: a character split between
     chunks is fine, a bad byte is named by its offset in the whole file, a cut-off one at the end too."""
     monkeypatch.setattr(ingest, "READ_CHUNK_BYTES", 7)
@@ -496,16 +548,22 @@ def test_utf8_and_sha256_are_checked_chunk_by_chunk_while_downloading(ingest, ca
     rc, out, err = run_job(ingest, capsys, source(fixture_bytes))  # 8111 non-ASCII bytes
     assert rc == 0, err
     summary = json.loads(out)
-    assert (summary["source_bytes"], summary["source_sha256"]) == (len(fixture_bytes),
-                                                                   hashlib.sha256(fixture_bytes).hexdigest())
+    assert (summary["source_bytes"], summary["source_sha256"]) == (
+        len(fixture_bytes),
+        hashlib.sha256(fixture_bytes).hexdigest(),
+    )
     assert_landed_equals(s3, fixture_records, summary)
     before = all_versions(s3)
     chars = "ü€𝄞".encode() * 5  # 2-, 3- and 4-byte characters across every chunk boundary
-    for raw, offset, reason in ((b'["' + chars + b'\xe7"]', 2 + len(chars), "invalid continuation byte"),
-                                (b'["' + chars + b'\xf0\x9d', 2 + len(chars), "unexpected end of data")):
+    for raw, offset, reason in (
+        (b'["' + chars + b'\xe7"]', 2 + len(chars), "invalid continuation byte"),
+        (b'["' + chars + b"\xf0\x9d", 2 + len(chars), "unexpected end of data"),
+    ):
         failure = assert_failed_cleanly(*run_job(ingest, capsys, source(raw)), s3, before)
-        assert failure["error"].startswith(f"source {failure['source_url']} is not valid UTF-8: byte "
-                                           f"0x{raw[offset]:02x} at byte offset {offset} ({reason}).")
+        assert failure["error"].startswith(
+            f"source {failure['source_url']} is not valid UTF-8: byte "
+            f"0x{raw[offset]:02x} at byte offset {offset} ({reason})."
+        )
         assert (failure["stage"], failure["source_bytes"]) == ("parse", len(raw))
         assert failure["source_sha256"] == hashlib.sha256(raw).hexdigest()
 
@@ -538,6 +596,7 @@ def test_exactly_max_bytes_is_accepted(ingest, capsys, s3, fixture_bytes):
 
 def test_size_cap_stops_reading_early(ingest):
     """The cap holds while reading, whatever the source declared (http Content-Length, S3 ContentLength)."""
+
     class EndlessBody:
         def __init__(self):
             self.served = 0
@@ -559,17 +618,17 @@ def test_size_cap_stops_reading_early(ingest):
 
 def test_bad_records_are_quarantined_and_the_rest_load(ingest, capsys, s3, tmp_path, fixture_records):
     records = copy.deepcopy(fixture_records)
-    del records[0]["cca3"]                                # ARG
-    del records[2]["name"]["common"]                      # AUS
-    del records[4]["continents"]                          # BRA
+    del records[0]["cca3"]  # ARG
+    del records[2]["name"]["common"]  # AUS
+    del records[4]["continents"]  # BRA
     records[5]["population"] = str(records[5]["population"])  # BTN
-    records[8]["continents"] = "Europe"                   # DEU
-    records[11]["population"] = True                      # LSO
-    records[12]["area"] = "30.5"                          # MAC
-    records[13]["cca3"] = "nam"                           # NAM
-    records.insert(15, 42)                                # not an object
-    records[16]["name"]["common"] = ""                    # NZL (shifted by the insert)
-    records.append(copy.deepcopy(fixture_records[8]))     # DEU again, valid this time
+    records[8]["continents"] = "Europe"  # DEU
+    records[11]["population"] = True  # LSO
+    records[12]["area"] = "30.5"  # MAC
+    records[13]["cca3"] = "nam"  # NAM
+    records.insert(15, 42)  # not an object
+    records[16]["name"]["common"] = ""  # NZL (shifted by the insert)
+    records.append(copy.deepcopy(fixture_records[8]))  # DEU again, valid this time
     url = write_source(s3, records)
 
     rc, out, err = run_job(ingest, capsys, url)
@@ -607,13 +666,27 @@ def test_bad_records_are_quarantined_and_the_rest_load(ingest, capsys, s3, tmp_p
     }
     codes = {entry["record_index"]: entry["reason_codes"] for entry in quarantined}
     assert codes == {
-        0: ["missing:cca3"], 2: ["missing:name.common"], 4: ["missing:continents"], 5: ["type:population"],
-        8: ["type:continents"], 11: ["type:population"], 12: ["type:area"], 13: ["invalid:cca3"],
-        15: ["type:record"], 16: ["invalid:name.common"],
+        0: ["missing:cca3"],
+        2: ["missing:name.common"],
+        4: ["missing:continents"],
+        5: ["type:population"],
+        8: ["type:continents"],
+        11: ["type:population"],
+        12: ["type:area"],
+        13: ["invalid:cca3"],
+        15: ["type:record"],
+        16: ["invalid:name.common"],
     }
     assert summary["quarantine_reasons"] == {
-        "invalid:cca3": 1, "invalid:name.common": 1, "missing:cca3": 1, "missing:continents": 1,
-        "missing:name.common": 1, "type:area": 1, "type:continents": 1, "type:population": 2, "type:record": 1,
+        "invalid:cca3": 1,
+        "invalid:name.common": 1,
+        "missing:cca3": 1,
+        "missing:continents": 1,
+        "missing:name.common": 1,
+        "type:area": 1,
+        "type:continents": 1,
+        "type:population": 2,
+        "type:record": 1,
     }
     head = s3.head_object(Bucket=BUCKET, Key=summary["quarantine_key"])
     assert head["ContentType"] == "application/x-ndjson"
@@ -639,8 +712,12 @@ def test_several_reasons_on_one_record(ingest):
     assert validate_record(ingest, {"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia", 7]}) == [
         "continents has an element that is not a non-empty string"
     ]
-    assert validate_record(ingest, {"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia"],
-                                   "population": 0, "area": 0.44}) == []
+    assert (
+        validate_record(
+            ingest, {"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia"], "population": 0, "area": 0.44}
+        )
+        == []
+    )
 
 
 def test_duplicate_cca3_second_is_quarantined(ingest, capsys, s3, tmp_path, fixture_records):
@@ -690,9 +767,17 @@ def test_zero_valid_records_keeps_the_landed_file_and_quarantines_all(ingest, ca
     qkey = f"{QPREFIX}{RUN_ID}/rejected.ndjson"
     assert qkey in message
     assert (failure["stage"], failure["received"], failure["quarantined"], failure["quarantine_key"]) == (
-        "validate", 3, 3, qkey)
+        "validate",
+        3,
+        3,
+        qkey,
+    )
     assert failure["quarantine_reasons"] == {
-        "missing:cca3": 1, "missing:continents": 2, "missing:name.common": 1, "type:record": 1}
+        "missing:cca3": 1,
+        "missing:continents": 2,
+        "missing:name.common": 1,
+        "type:record": 1,
+    }
     # the landed file is untouched; only the quarantine was written
     assert [v for v in all_versions(s3) if v[0] == KEY] == landed_before
     assert [json.loads(line)["record"] for line in read_lines(s3, qkey)] == records
@@ -736,9 +821,25 @@ def test_argument_parsing_ignores_glue_args_and_applies_defaults(ingest):
 
 
 def test_argument_parsing_optional_values_and_equals_form(ingest):
-    argv = ["x.py", "--bucket=b", "--key", "k", "--quarantine_prefix", "q/", "--source_url", "s3://b/incoming/a",
-            "--max_bytes", "2048", "--timeout_seconds", "2.5", "--max_attempts=1", "--run_id", "r1",
-            "--bucket", "b2"]
+    argv = [
+        "x.py",
+        "--bucket=b",
+        "--key",
+        "k",
+        "--quarantine_prefix",
+        "q/",
+        "--source_url",
+        "s3://b/incoming/a",
+        "--max_bytes",
+        "2048",
+        "--timeout_seconds",
+        "2.5",
+        "--max_attempts=1",
+        "--run_id",
+        "r1",
+        "--bucket",
+        "b2",
+    ]
     options = ingest.parse_args(argv)
     assert options["bucket"] == "b2"  # the last occurrence wins, as with argparse
     assert (options["max_bytes"], options["timeout_seconds"], options["max_attempts"]) == (2048, 2.5, 1)
@@ -756,13 +857,23 @@ def test_missing_arguments_are_named_and_glue_args_ignored(ingest):
     assert str(excinfo.value).startswith("missing required job argument(s): --key, --quarantine_prefix;")
     # no prefix matching: Glue's --job-bookmark-option must not be taken for anything of ours
     with pytest.raises(ingest.IngestError, match="--key"):
-        ingest.parse_args(["x.py", "--ke", "k", "--bucket", "b", "--source_url", SOURCE_URL, "--quarantine_prefix", "q"])
+        ingest.parse_args(
+            ["x.py", "--ke", "k", "--bucket", "b", "--source_url", SOURCE_URL, "--quarantine_prefix", "q"]
+        )
     with pytest.raises(ingest.IngestError, match="--max_bytes: expected one argument"):
         ingest.parse_args(job_argv(SOURCE_URL, "--max_bytes"))
 
 
-@pytest.mark.parametrize("name, value", [("max_bytes", "abc"), ("max_bytes", "0"), ("timeout_seconds", "-1"),
-                                         ("max_attempts", "1.5"), ("timeout_seconds", "nan")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("max_bytes", "abc"),
+        ("max_bytes", "0"),
+        ("timeout_seconds", "-1"),
+        ("max_attempts", "1.5"),
+        ("timeout_seconds", "nan"),
+    ],
+)
 def test_bad_optional_numbers_are_rejected(ingest, name, value):
     with pytest.raises(ingest.IngestError, match=f"--{name}"):
         ingest.parse_args(job_argv(SOURCE_URL, f"--{name}", value))
@@ -771,7 +882,7 @@ def test_bad_optional_numbers_are_rejected(ingest, name, value):
 def test_main_missing_argument_names_it_and_writes_nothing(ingest, capsys, s3):
     argv = [a for a in job_argv(write_source(s3))]
     i = argv.index("--quarantine_prefix")
-    del argv[i:i + 2]
+    del argv[i : i + 2]
     rc = ingest.main(argv)
     out, err = capsys.readouterr()
     assert_failed_cleanly(rc, out, err, s3)
@@ -785,22 +896,30 @@ def test_main_missing_argument_names_it_and_writes_nothing(ingest, capsys, s3):
 
 def _subprocess_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and "proxy" not in k.lower()}
-    env.update({
-        # Any S3 call would hit a closed port and fail loudly (and quickly).
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-    })
+    env.update(
+        {
+            # Any S3 call would hit a closed port and fail loudly (and quickly).
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+            "AWS_MAX_ATTEMPTS": "1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        }
+    )
     return env
 
 
 def _run_script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          env=_subprocess_env(tmp_path), timeout=60, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=_subprocess_env(tmp_path),
+        timeout=60,
+        cwd=tmp_path,
+    )
 
 
 def test_subprocess_missing_argument(tmp_path):
@@ -813,8 +932,9 @@ def test_subprocess_missing_argument(tmp_path):
 
 def test_subprocess_bad_json_fails_before_touching_s3(tmp_path, server):
     url = server.script("/bad.json", Reply(200, b'[{"cca3": "DEU",}]'))
-    result = _run_script(tmp_path, "--source_url", url, "--bucket", BUCKET, "--key", KEY,
-                         "--quarantine_prefix", QPREFIX)
+    result = _run_script(
+        tmp_path, "--source_url", url, "--bucket", BUCKET, "--key", KEY, "--quarantine_prefix", QPREFIX
+    )
     assert result.returncode == 1
     assert json.loads(result.stdout)["event"] == "ingest_failed"
     assert "Traceback" not in result.stderr
@@ -826,8 +946,9 @@ def test_subprocess_bad_json_fails_before_touching_s3(tmp_path, server):
 def test_subprocess_s3_endpoint_comes_from_aws_endpoint_url(tmp_path, server, fixture_bytes):
     """The control for the test above: a valid source does reach S3 at AWS_ENDPOINT_URL and fails loudly."""
     url = server.script("/countries.json", Reply(200, fixture_bytes))
-    result = _run_script(tmp_path, "--source_url", url, "--bucket", BUCKET, "--key", KEY,
-                         "--quarantine_prefix", QPREFIX)
+    result = _run_script(
+        tmp_path, "--source_url", url, "--bucket", BUCKET, "--key", KEY, "--quarantine_prefix", QPREFIX
+    )
     assert result.returncode == 1
     assert json.loads(result.stdout)["event"] == "ingest_failed"
     assert "Traceback" not in result.stderr
@@ -837,13 +958,15 @@ def test_subprocess_s3_endpoint_comes_from_aws_endpoint_url(tmp_path, server, fi
 
 
 def test_subprocess_s3_source_unreachable_is_a_clean_download_error(tmp_path):
-    result = _run_script(tmp_path, "--source_url", SOURCE_URL, "--bucket", BUCKET, "--key", KEY,
-                         "--quarantine_prefix", QPREFIX)
+    result = _run_script(
+        tmp_path, "--source_url", SOURCE_URL, "--bucket", BUCKET, "--key", KEY, "--quarantine_prefix", QPREFIX
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     failure = json.loads(result.stdout)
     assert failure["stage"] == "download"
     assert error_line(result.stderr).startswith(
-        f"ERROR: could not download {SOURCE_URL} (bucket {BUCKET}, key {SOURCE_KEY}): EndpointConnectionError (")
+        f"ERROR: could not download {SOURCE_URL} (bucket {BUCKET}, key {SOURCE_KEY}): EndpointConnectionError ("
+    )
     assert "127.0.0.1:9" in failure["error"] and "AWS_ENDPOINT_URL" in failure["error"]
 
 
@@ -853,10 +976,12 @@ def test_script_imports_only_the_standard_library_and_its_declared_glue_modules(
     https://docs.aws.amazon.com/glue/latest/dg/add-job-python.html#python-shell-supported-library
     The script declares what it needs from that list; the declaration must be exactly what it imports."""
     tree = ast.parse(SCRIPT.read_text(encoding="utf-8"))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                 and node.module}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert ingest.GLUE_PROVIDED_MODULES == ("boto3", "botocore", "urllib3")
     assert imported - set(sys.stdlib_module_names) == set(ingest.GLUE_PROVIDED_MODULES)
     assert not imported & {"tomllib"}  # standard library, but only from Python 3.11
@@ -903,7 +1028,11 @@ def test_failure_summary_says_what_is_known(ingest, capsys, s3, server, tmp_path
     url = server.script("/gone.json", Reply(404, b"Not Found"))
     failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
     assert (failure["stage"], failure["received"], failure["source_bytes"], failure["run_id"]) == (
-        "download", None, None, RUN_ID)
+        "download",
+        None,
+        None,
+        RUN_ID,
+    )
     assert "HTTP 404" in failure["error"]
 
     raw = b'[{"cca3": "DEU"}, oops]'
@@ -917,19 +1046,36 @@ def test_failure_summary_says_what_is_known(ingest, capsys, s3, server, tmp_path
 # --------------------------------------------------------------------------------------------
 
 
-def test_streaming_parse_across_tiny_buffers_equals_json_loads(ingest, monkeypatch, tmp_path, fixture_bytes,
-                                                               fixture_records):
+def test_streaming_parse_across_tiny_buffers_equals_json_loads(
+    ingest, monkeypatch, tmp_path, fixture_bytes, fixture_records
+):
     monkeypatch.setattr(ingest, "PARSE_CHUNK_CHARS", 7)  # every element spans many buffer refills
     path = tmp_path / "c.json"
     path.write_bytes(b" \n" + fixture_bytes.replace(b"},", b"} ,\n ") + b"\n")
     assert list(ingest.iter_json_array(str(path), "s3://b/c.json", path.stat().st_size)) == fixture_records
-    path.write_bytes(b"[1, 23456789, true, null, \"\xc3\xbc\\u00fc\", 1.5e3]")
-    assert list(ingest.iter_json_array(str(path), "u", path.stat().st_size)) == [1, 23456789, True, None,
-                                                                                 "üü", 1500.0]
+    path.write_bytes(b'[1, 23456789, true, null, "\xc3\xbc\\u00fc", 1.5e3]')
+    assert list(ingest.iter_json_array(str(path), "u", path.stat().st_size)) == [1, 23456789, True, None, "üü", 1500.0]
     # array, object and scalar top levels alike: the streaming parser words every error as json.loads
-    for bad in (b'[{"a": 1}, oops]', b'[{"a": 1},]', b'[{"a": 1}] x', b'[{"a": 1} {"b": 2}]', b'[{"a": "x',
-                b'{"a" 1}', b'{"a": 1,}', b'{1: 2}', b'{"a": [1, 2] "b": 3}', b'{"a": 1} x', b'"abc" x',
-                b'', b'  ', b'[', b'{', b'[1 2]', b'tru', b'<!DOCTYPE html>'):
+    for bad in (
+        b'[{"a": 1}, oops]',
+        b'[{"a": 1},]',
+        b'[{"a": 1}] x',
+        b'[{"a": 1} {"b": 2}]',
+        b'[{"a": "x',
+        b'{"a" 1}',
+        b'{"a": 1,}',
+        b"{1: 2}",
+        b'{"a": [1, 2] "b": 3}',
+        b'{"a": 1} x',
+        b'"abc" x',
+        b"",
+        b"  ",
+        b"[",
+        b"{",
+        b"[1 2]",
+        b"tru",
+        b"<!DOCTYPE html>",
+    ):
         path.write_bytes(bad)
         with pytest.raises(json.JSONDecodeError) as expected:
             json.loads(bad.decode())
@@ -952,9 +1098,15 @@ def test_a_number_cut_by_the_parse_buffer_is_read_whole(ingest, monkeypatch, tmp
 def test_non_array_top_levels_are_described_by_the_streaming_parser(ingest, monkeypatch, tmp_path):
     monkeypatch.setattr(ingest, "PARSE_CHUNK_CHARS", 5)  # an object much larger than the buffer
     path = tmp_path / "c.json"
-    cases = {b'{"countries": [{"cca3": "DEU"}], "meta": {"n": 1}, "a": 1, "b": 2, "c": 3, "d": 4}':
-             "object with 6 key(s) (countries, meta, a, b, c)", b" {} ": "empty object", b"42": "number",
-             b'"hello"': "string", b"null": "null", b"true": "boolean", b"[]": None}
+    cases = {
+        b'{"countries": [{"cca3": "DEU"}], "meta": {"n": 1}, "a": 1, "b": 2, "c": 3, "d": 4}': "object with 6 key(s) (countries, meta, a, b, c)",
+        b" {} ": "empty object",
+        b"42": "number",
+        b'"hello"': "string",
+        b"null": "null",
+        b"true": "boolean",
+        b"[]": None,
+    }
     for body, what in cases.items():
         path.write_bytes(body)
         with pytest.raises(ingest.IngestError) as got:
@@ -1015,7 +1167,8 @@ def test_s3_source_missing_key_names_bucket_key_and_hint(ingest, capsys, s3):
     assert failure["error"] == (
         f"cannot read source {url} (bucket {BUCKET}, key incoming/nope.json): NoSuchKey "
         "(The specified key does not exist.). hint: there is no such object; upload the file to "
-        f"s3://{BUCKET}/incoming/ first and pass its exact key")
+        f"s3://{BUCKET}/incoming/ first and pass its exact key"
+    )
 
 
 def test_s3_source_missing_bucket_names_it(ingest, capsys, s3):
@@ -1023,10 +1176,13 @@ def test_s3_source_missing_bucket_names_it(ingest, capsys, s3):
     failure = assert_failed_cleanly(*run_job(ingest, capsys, url), s3)
     assert failure["stage"] == "download"
     message = failure["error"]
-    assert message.startswith(f"cannot read source {url} (bucket no-such-source-bucket, key "
-                              "incoming/countries.json): NoSuchBucket (")
-    assert message.endswith(f"hint: the bucket does not exist; upload the file to s3://{BUCKET}/incoming/ "
-                            f"and pass s3://{BUCKET}/incoming/<file>")
+    assert message.startswith(
+        f"cannot read source {url} (bucket no-such-source-bucket, key incoming/countries.json): NoSuchBucket ("
+    )
+    assert message.endswith(
+        f"hint: the bucket does not exist; upload the file to s3://{BUCKET}/incoming/ "
+        f"and pass s3://{BUCKET}/incoming/<file>"
+    )
 
 
 def test_s3_source_access_denied_names_the_readable_prefix(ingest, capsys, s3):
@@ -1036,8 +1192,13 @@ def test_s3_source_access_denied_names_the_readable_prefix(ingest, capsys, s3):
     The in-process moto does not enforce IAM, so S3's answer is stubbed here."""
     job_s3 = boto3.client("s3", region_name="us-east-1")
     stubber = Stubber(job_s3)
-    stubber.add_client_error("get_object", service_error_code="AccessDenied", service_message="Access Denied",
-                             http_status_code=403, expected_params={"Bucket": BUCKET, "Key": "private/c.json"})
+    stubber.add_client_error(
+        "get_object",
+        service_error_code="AccessDenied",
+        service_message="Access Denied",
+        http_status_code=403,
+        expected_params={"Bucket": BUCKET, "Key": "private/c.json"},
+    )
     url = f"s3://{BUCKET}/private/c.json"
     with stubber:
         rc = ingest.main(job_argv(url), s3_client=job_s3)
@@ -1048,7 +1209,8 @@ def test_s3_source_access_denied_names_the_readable_prefix(ingest, capsys, s3):
         f"cannot read source {url} (bucket {BUCKET}, key private/c.json): AccessDenied (Access Denied). "
         f"hint: the Glue job's role may read only s3://{BUCKET}/incoming/*; upload the file there and pass "
         f"s3://{BUCKET}/incoming/<file> (S3 also answers AccessDenied for a missing key when the role may "
-        "not list the bucket)")
+        "not list the bucket)"
+    )
     stubber.assert_no_pending_responses()
 
 
@@ -1065,7 +1227,8 @@ def test_s3_source_larger_than_max_bytes_is_refused_before_reading(ingest, capsy
     failure = assert_failed_cleanly(*run_job(ingest, capsys, url, "--max_bytes", "4096"), s3)
     assert failure["stage"] == "download"
     assert failure["error"].startswith(
-        f"source {url} is larger than max_bytes=4096 (its ContentLength is {FIXTURE.stat().st_size}); stopped reading.")
+        f"source {url} is larger than max_bytes=4096 (its ContentLength is {FIXTURE.stat().st_size}); stopped reading."
+    )
 
 
 def test_s3_source_key_with_url_special_characters(ingest, capsys, s3, fixture_bytes):
@@ -1081,9 +1244,14 @@ def test_s3_source_key_with_url_special_characters(ingest, capsys, s3, fixture_b
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
-                                  b'[{"cca3": "DEU", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
-                                  b'{"a": ' + b"{\"a\": " * 100_000 + b"1" + b"}" * 100_001])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'[{"cca3": "DEU", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
+        b'{"a": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001,
+    ],
+)
 def test_deeply_nested_json_is_a_clean_error(ingest, capsys, s3, body):
     failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(s3, body)), s3)
     assert failure["stage"] == "parse"
@@ -1125,8 +1293,11 @@ def test_an_unexpected_error_is_one_error_line(ingest, capsys, s3, monkeypatch):
     monkeypatch.setattr(ingest, "record_problems", broken)
     failure = assert_failed_cleanly(*run_job(ingest, capsys, write_source(s3)), s3)
     assert failure["stage"] == "parse"
-    assert re.fullmatch(r"unexpected KeyError during stage parse at test_glue_ingest_script\.py:\d+: 'boom'\. "
-                        r"hint: this is a bug in the ingest job; report it with this line", failure["error"])
+    assert re.fullmatch(
+        r"unexpected KeyError during stage parse at test_glue_ingest_script\.py:\d+: 'boom'\. "
+        r"hint: this is a bug in the ingest job; report it with this line",
+        failure["error"],
+    )
 
 
 # --------------------------------------------------------------------------------------------

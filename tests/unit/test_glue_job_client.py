@@ -42,8 +42,13 @@ class FakeLogs:
     class exceptions:
         ResourceNotFoundException = _ResourceNotFound
 
-    def __init__(self, streams: dict[tuple[str, str], list[list[str]]] | None = None, missing_calls: int = 0,
-                 endless: bool = False, on_call: Any = None):
+    def __init__(
+        self,
+        streams: dict[tuple[str, str], list[list[str]]] | None = None,
+        missing_calls: int = 0,
+        endless: bool = False,
+        on_call: Any = None,
+    ):
         self.streams = streams or {}
         self.missing_calls = missing_calls
         self.endless = endless  # a stream that always hands out a new token (still being written)
@@ -57,8 +62,12 @@ class FakeLogs:
         if self.on_call:
             self.on_call(self, key, n)
         if len(self.calls) <= self.missing_calls or key not in self.streams:
-            raise client_error("ResourceNotFoundException", "The specified log stream does not exist.",
-                               "GetLogEvents", _ResourceNotFound)
+            raise client_error(
+                "ResourceNotFoundException",
+                "The specified log stream does not exist.",
+                "GetLogEvents",
+                _ResourceNotFound,
+            )
         assert kwargs["startFromHead"] is True
         pages = self.streams[key]
         token = kwargs.get("nextToken")
@@ -210,9 +219,14 @@ def test_role_propagation_messages_are_recognised(message):
 
 @pytest.mark.parametrize(
     "message",
-    [None, "", "ModuleNotFoundError: No module named 'requests'",
-     "User: arn:aws:iam::1:user/me is not authorized to perform: glue:StartJobRun on resource: job",
-     "Max concurrent runs exceeded", "Command failed with exit code 1"],
+    [
+        None,
+        "",
+        "ModuleNotFoundError: No module named 'requests'",
+        "User: arn:aws:iam::1:user/me is not authorized to perform: glue:StartJobRun on resource: job",
+        "Max concurrent runs exceeded",
+        "Command failed with exit code 1",
+    ],
 )
 def test_other_errors_are_not_role_propagation(message):
     assert not is_role_propagation_error(message)
@@ -223,7 +237,9 @@ def test_a_start_refused_while_the_role_propagates_is_retried_then_succeeds():
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency).
     Glue refuses a role it cannot assume yet with InvalidInputException "Role <arn> should be given
     assume role permissions for Glue Service." (the wording AWS tooling retries on for Glue)."""
-    refused = client_error("InvalidInputException", f"Role {ROLE} should be given assume role permissions for Glue Service.")
+    refused = client_error(
+        "InvalidInputException", f"Role {ROLE} should be given assume role permissions for Glue Service."
+    )
     glue = FakeGlue([refused, [("SUCCEEDED", None)]])
     echoed: list[str] = []
     run = glue_job.run_job(glue, logs_for("jr_2", [[SUMMARY]]), "job", {"--a": "1"}, echo=echoed.append)
@@ -234,11 +250,16 @@ def test_a_start_refused_while_the_role_propagates_is_retried_then_succeeds():
 
 
 def test_a_run_that_failed_to_assume_the_role_is_retried_with_a_new_run():
-    glue = FakeGlue([
-        [("STARTING", None), ("FAILED", f"Service is unable to assume role {ROLE}. Please verify role's TrustPolicy")],
-        [("ERROR", f"Role {ROLE} should be given assume role permissions for Glue Service.")],
-        [("RUNNING", None), ("SUCCEEDED", None)],
-    ])
+    glue = FakeGlue(
+        [
+            [
+                ("STARTING", None),
+                ("FAILED", f"Service is unable to assume role {ROLE}. Please verify role's TrustPolicy"),
+            ],
+            [("ERROR", f"Role {ROLE} should be given assume role permissions for Glue Service.")],
+            [("RUNNING", None), ("SUCCEEDED", None)],
+        ]
+    )
     logs = logs_for("jr_3", [[SUMMARY]])
     run = glue_job.run_job(glue, logs, "job", {})
     assert (run.run_id, run.state, len(glue.started), len(run.role_refusals)) == ("jr_3", "SUCCEEDED", 3, 2)
@@ -256,7 +277,13 @@ def test_a_role_that_never_becomes_assumable_fails_after_the_bound_naming_the_fi
 
 
 def test_no_retry_when_role_propagation_is_off():
-    glue = FakeGlue([client_error("InvalidInputException", f"Role {ROLE} should be given assume role permissions for Glue Service.")])
+    glue = FakeGlue(
+        [
+            client_error(
+                "InvalidInputException", f"Role {ROLE} should be given assume role permissions for Glue Service."
+            )
+        ]
+    )
     with pytest.raises(GlueJobFailed, match="could not assume its role"):
         glue_job.run_job(glue, FakeLogs({}), "job", {}, role_propagation_s=0)
     assert len(glue.started) == 1
@@ -273,7 +300,9 @@ def test_a_failed_run_with_another_error_is_not_retried():
 
 
 def test_another_start_error_is_raised_at_once():
-    denied = client_error("AccessDeniedException", "User: arn:aws:iam::1:user/me is not authorized to perform: glue:StartJobRun")
+    denied = client_error(
+        "AccessDeniedException", "User: arn:aws:iam::1:user/me is not authorized to perform: glue:StartJobRun"
+    )
     glue = FakeGlue([denied, [("SUCCEEDED", None)]])
     with pytest.raises(ClientError, match="glue:StartJobRun"):
         glue_job.run_job(glue, FakeLogs({}), "job", {})

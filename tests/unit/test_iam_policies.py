@@ -10,10 +10,7 @@ from parliament import analyze_policy_string
 from helpers import iam
 
 NAMES = iam.Names("my-bucket", "data/countries/", "scripts/", "quarantine/", "eu-west-1", "111122223333")
-IDENTITY_POLICIES = {
-    "glue": iam.glue_role_policy(NAMES),
-    "snowflake": iam.snowflake_role_policy(NAMES),
-}
+IDENTITY_POLICIES = {"glue": iam.glue_role_policy(NAMES), "snowflake": iam.snowflake_role_policy(NAMES)}
 
 
 def _statements(policy):
@@ -37,7 +34,9 @@ def test_no_wildcard_actions_and_every_resource_names_our_bucket_or_log_group(na
         assert all("*" not in a for a in _actions(statement)), statement
         for resource in statement["Resource"]:
             assert resource != "*"
-            assert resource.startswith(("arn:aws:s3:::my-bucket", "arn:aws:logs:eu-west-1:111122223333:log-group:/aws-glue/"))
+            assert resource.startswith(
+                ("arn:aws:s3:::my-bucket", "arn:aws:logs:eu-west-1:111122223333:log-group:/aws-glue/")
+            )
 
 
 def test_snowflake_role_has_exactly_snowflakes_documented_minimum():
@@ -63,12 +62,14 @@ def test_trust_policies_name_exactly_one_principal():
     glue = iam.glue_trust_policy()["Statement"]
     assert glue == [{"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     trust = iam.snowflake_trust_policy("arn:aws:iam::999:user/sf", "EXT_ID")["Statement"]
-    assert trust == [{
-        "Effect": "Allow",
-        "Principal": {"AWS": "arn:aws:iam::999:user/sf"},
-        "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:ExternalId": "EXT_ID"}},
-    }]
+    assert trust == [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::999:user/sf"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": "EXT_ID"}},
+        }
+    ]
     placeholder = iam.snowflake_placeholder_trust_policy("111122223333")["Statement"][0]
     assert placeholder["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
     assert placeholder["Condition"]["StringEquals"]["sts:ExternalId"] == "0000"
@@ -97,7 +98,9 @@ def test_snowflake_role_is_read_only():
 
 OPERATOR = iam.operator_policy(
     iam.Names("my-bucket", "data/countries/", "scripts/", "quarantine/", "eu-west-1", "111122223333", "incoming/"),
-    "glue-role", "sf-role", "countries-ingest",
+    "glue-role",
+    "sf-role",
+    "countries-ingest",
 )
 ACCT = "arn:aws:iam::111122223333"
 GLUE_ROLE, SF_ROLE = f"{ACCT}:role/glue-role", f"{ACCT}:role/sf-role"
@@ -150,10 +153,18 @@ def test_operator_policy_star_resource_only_for_actions_without_resource_types()
     for action, resource in _grants(OPERATOR):
         if resource == "*":
             continue
-        assert resource in {GLUE_ROLE, SF_ROLE, *OUR_POLICIES, "arn:aws:s3:::my-bucket",
-                            "arn:aws:glue:eu-west-1:111122223333:job/countries-ingest"} \
-            or resource.startswith("arn:aws:s3:::my-bucket/") \
-            or any(resource.startswith(g) for g in LOG_GROUPS), (action, resource)
+        assert (
+            resource
+            in {
+                GLUE_ROLE,
+                SF_ROLE,
+                *OUR_POLICIES,
+                "arn:aws:s3:::my-bucket",
+                "arn:aws:glue:eu-west-1:111122223333:job/countries-ingest",
+            }
+            or resource.startswith("arn:aws:s3:::my-bucket/")
+            or any(resource.startswith(g) for g in LOG_GROUPS)
+        ), (action, resource)
 
 
 def test_operator_policy_names_exactly_the_two_roles_the_bucket_and_the_job():
@@ -165,7 +176,9 @@ def test_operator_policy_names_exactly_the_two_roles_the_bucket_and_the_job():
         "arn:aws:glue:eu-west-1:111122223333:job/countries-ingest"
     }
     assert {r for r in named if r.startswith("arn:aws:logs:")} == {
-        *LOG_GROUPS, *(f"{g}:*" for g in LOG_GROUPS), *(f"{g}:log-stream:*" for g in LOG_GROUPS)
+        *LOG_GROUPS,
+        *(f"{g}:*" for g in LOG_GROUPS),
+        *(f"{g}:log-stream:*" for g in LOG_GROUPS),
     }
     # object access is by prefix: only the four prefixes the pipeline uses
     prefixes = {r.removeprefix("arn:aws:s3:::my-bucket/") for r in named if r.startswith("arn:aws:s3:::my-bucket/")}
@@ -272,7 +285,8 @@ def _aws_operations_called_by_helpers() -> set[str]:
 
     session = botocore.session.get_session()
     known = {"upload_file"} | {
-        xform_name(op) for svc in ("iam", "s3", "glue", "logs", "sts")
+        xform_name(op)
+        for svc in ("iam", "s3", "glue", "logs", "sts")
         for op in session.get_service_model(svc).operation_names
     }
     found = set()
@@ -324,8 +338,14 @@ def test_github_trust_pins_repository_and_branch_exactly():
 
 @pytest.mark.parametrize(
     "repository, branch",
-    [("acme/*", "main"), ("acme", "main"), ("acme/countries", "*"), ("acme/countries", "release/*"),
-     ("acme/countries", "refs/heads/main"), ("acme/countries", "")],
+    [
+        ("acme/*", "main"),
+        ("acme", "main"),
+        ("acme/countries", "*"),
+        ("acme/countries", "release/*"),
+        ("acme/countries", "refs/heads/main"),
+        ("acme/countries", ""),
+    ],
 )
 def test_github_trust_refuses_patterns_and_malformed_names(repository, branch):
     with pytest.raises(ValueError, match="repository|branch"):
@@ -347,7 +367,11 @@ def test_github_trust_parliament_finds_only_its_known_false_positives():
 def test_deploy_role_cannot_widen_its_own_permissions():
     role = iam.github_deploy_role(
         iam.Names("my-bucket", "data/countries/", "scripts/", "quarantine/", "eu-west-1", "111122223333"),
-        "glue-role", "sf-role", "countries-ingest", "acme/countries", "main",
+        "glue-role",
+        "sf-role",
+        "countries-ingest",
+        "acme/countries",
+        "main",
     )
     assert role["permissions_policy"] == OPERATOR
     assert role["trust_policy"] == TRUST
@@ -360,9 +384,23 @@ def test_cli_prints_the_deploy_role_documents(tmp_path):
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "helpers.iam", "github-deploy-role", "--repository", "acme/countries",
-         "--branch", "main", "--account-id", "111122223333", "--out-dir", str(tmp_path)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "helpers.iam",
+            "github-deploy-role",
+            "--repository",
+            "acme/countries",
+            "--branch",
+            "main",
+            "--account-id",
+            "111122223333",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**__import__("os").environ, "PIPELINE_BUCKET": "my-bucket", "AWS_REGION": "eu-west-1"},
     )
     role = json.loads(out.stdout)
@@ -410,15 +448,19 @@ def test_operator_s3_grants_enforced_by_moto(monkeypatch, tmp_path):
         names = iam.Names("op-bucket", "data/countries/", "scripts/", "quarantine/", region, account, "incoming/")
         admin.create_user(UserName="operator")
         admin.put_user_policy(
-            UserName="operator", PolicyName="operator",
+            UserName="operator",
+            PolicyName="operator",
             PolicyDocument=json.dumps(iam.operator_policy(names, "g-role", "s-role", "countries-ingest")),
         )
         key = admin.create_access_key(UserName="operator")["AccessKey"]
-        s3 = boto3.client("s3", region_name=region, aws_access_key_id=key["AccessKeyId"],
-                          aws_secret_access_key=key["SecretAccessKey"])
+        s3 = boto3.client(
+            "s3", region_name=region, aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+        )
         assert storage.ensure_bucket(s3, "op-bucket", region)["created"]
         assert storage.upload_file_if_changed(s3, pipeline.GLUE_SCRIPT, "op-bucket", "scripts/ingest.py")["uploaded"]
-        assert not storage.upload_file_if_changed(s3, pipeline.GLUE_SCRIPT, "op-bucket", "scripts/ingest.py")["uploaded"]
+        assert not storage.upload_file_if_changed(s3, pipeline.GLUE_SCRIPT, "op-bucket", "scripts/ingest.py")[
+            "uploaded"
+        ]
         assert storage.upload_source_file(s3, source, "op-bucket", "incoming/")["uploaded"]
         with pytest.raises(s3.exceptions.ClientError) as denied:
             s3.put_object(Bucket="op-bucket", Key="data/countries/countries.ndjson", Body=b"{}")

@@ -19,9 +19,18 @@ from helpers.settings import PROJECT_ROOT, Settings
 
 PASSPHRASE = "correct horse battery staple"
 ENV_VARS = (
-    "PIPELINE_MODE", "PIPELINE_STATE_DIR", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD",
-    "SNOWFLAKE_PRIVATE_KEY_PATH", "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "SNOWFLAKE_ROLE", "SNOWFLAKE_WAREHOUSE",
-    "SNOWFLAKE_HOST", "SNOWFLAKE_PORT", "SNOWFLAKE_PROTOCOL",
+    "PIPELINE_MODE",
+    "PIPELINE_STATE_DIR",
+    "SNOWFLAKE_ACCOUNT",
+    "SNOWFLAKE_USER",
+    "SNOWFLAKE_PASSWORD",
+    "SNOWFLAKE_PRIVATE_KEY_PATH",
+    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+    "SNOWFLAKE_ROLE",
+    "SNOWFLAKE_WAREHOUSE",
+    "SNOWFLAKE_HOST",
+    "SNOWFLAKE_PORT",
+    "SNOWFLAKE_PROTOCOL",
 )
 
 
@@ -123,10 +132,19 @@ def test_a_key_path_with_tilde_reaches_dbt_as_a_path_it_can_open(clean_env, key_
     assert loaded.private_numbers() == rsa_key.private_numbers()
 
 
-@pytest.mark.skipif(shutil.which("git") is None or not (PROJECT_ROOT / ".git").exists(), reason="needs git and the repo")
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (PROJECT_ROOT / ".git").exists(), reason="needs git and the repo"
+)
 @pytest.mark.parametrize(
     "path",
-    [".env", "rsa_key.p8", "keys/pipeline_user.p8", ".local/cloud.json", ".local/aws_admin.json", "artifacts/run_report.json"],
+    [
+        ".env",
+        "rsa_key.p8",
+        "keys/pipeline_user.p8",
+        ".local/cloud.json",
+        ".local/aws_admin.json",
+        "artifacts/run_report.json",
+    ],
 )
 def test_git_ignores_secrets_and_local_state(path):
     # read-only: `git check-ignore` answers 0 when the path is ignored, 1 when it is not
@@ -134,7 +152,9 @@ def test_git_ignores_secrets_and_local_state(path):
     assert proc.returncode == 0, f"{path} is not git-ignored: {proc.stderr.decode()}"
 
 
-@pytest.mark.skipif(shutil.which("git") is None or not (PROJECT_ROOT / ".git").exists(), reason="needs git and the repo")
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (PROJECT_ROOT / ".git").exists(), reason="needs git and the repo"
+)
 def test_git_check_ignore_is_not_trivially_true():
     proc = subprocess.run(["git", "check-ignore", "-q", "--no-index", "helpers/settings.py"], cwd=PROJECT_ROOT)
     assert proc.returncode == 1

@@ -50,15 +50,28 @@ def test_conditions_on_an_allow(condition, decision):
 
 
 def test_a_deny_with_an_unknown_operator_still_denies():
-    docs = [policy(allow("*", "*"), {"Effect": "Deny", "Action": "*", "Resource": "*",
-                                     "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": "1"}}})]
+    docs = [
+        policy(
+            allow("*", "*"),
+            {
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": "1"}},
+            },
+        )
+    ]
     assert evaluate(docs, "glue:GetJob", "arn:aws:glue:us-east-1:1:job/a") == Decision.EXPLICIT_DENY
 
 
 def test_an_allow_whose_condition_fails_is_not_a_deny():
     """moto turns it into an explicit Deny; IAM just does not apply the statement."""
-    docs = [policy(allow("iam:PassRole", ROLE, Condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
-                   allow("iam:PassRole", ROLE))]
+    docs = [
+        policy(
+            allow("iam:PassRole", ROLE, Condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
+            allow("iam:PassRole", ROLE),
+        )
+    ]
     assert evaluate(docs, "iam:PassRole", ROLE, GLUE) == Decision.ALLOW
 
 
@@ -68,8 +81,14 @@ def test_wildcards_in_actions_and_resources():
     assert evaluate(doc, "glue:GetJob", "arn:aws:glue:us-east-1:1:job/team-ab-ingest") == Decision.IMPLICIT_DENY
     assert evaluate(doc, "glue:DeleteJob", "arn:aws:glue:us-east-1:1:job/team-a-ingest") == Decision.IMPLICIT_DENY
     # a dot in a pattern is a dot, not "any character" (moto's matcher treats it as a regex)
-    assert evaluate([policy(allow("logs:*", "arn:aws:logs:us-east-1:1:log-group:a.b:*"))], "logs:CreateLogStream",
-                    "arn:aws:logs:us-east-1:1:log-group:aXb:*") == Decision.IMPLICIT_DENY
+    assert (
+        evaluate(
+            [policy(allow("logs:*", "arn:aws:logs:us-east-1:1:log-group:a.b:*"))],
+            "logs:CreateLogStream",
+            "arn:aws:logs:us-east-1:1:log-group:aXb:*",
+        )
+        == Decision.IMPLICIT_DENY
+    )
 
 
 def test_not_action_and_not_resource():
@@ -81,12 +100,28 @@ def test_not_action_and_not_resource():
 
 def test_the_pipelines_log_statement_covers_group_and_stream_arns():
     log_group = "arn:aws:logs:us-east-1:1:log-group:/aws-glue/python-jobs/*"
-    doc = [policy(allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                        [log_group, f"{log_group}:log-stream:*"]))]
-    assert evaluate(doc, "logs:CreateLogStream", "arn:aws:logs:us-east-1:1:log-group:/aws-glue/python-jobs/output:*") == Decision.ALLOW
-    assert evaluate(doc, "logs:PutLogEvents",
-                    "arn:aws:logs:us-east-1:1:log-group:/aws-glue/python-jobs/error:log-stream:jr_1") == Decision.ALLOW
-    assert evaluate(doc, "logs:PutLogEvents", "arn:aws:logs:us-east-1:1:log-group:/aws/lambda/x:log-stream:s") == Decision.IMPLICIT_DENY
+    doc = [
+        policy(
+            allow(
+                ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                [log_group, f"{log_group}:log-stream:*"],
+            )
+        )
+    ]
+    assert (
+        evaluate(doc, "logs:CreateLogStream", "arn:aws:logs:us-east-1:1:log-group:/aws-glue/python-jobs/output:*")
+        == Decision.ALLOW
+    )
+    assert (
+        evaluate(
+            doc, "logs:PutLogEvents", "arn:aws:logs:us-east-1:1:log-group:/aws-glue/python-jobs/error:log-stream:jr_1"
+        )
+        == Decision.ALLOW
+    )
+    assert (
+        evaluate(doc, "logs:PutLogEvents", "arn:aws:logs:us-east-1:1:log-group:/aws/lambda/x:log-stream:s")
+        == Decision.IMPLICIT_DENY
+    )
 
 
 def test_denial_messages_are_awss():

@@ -39,7 +39,10 @@ def test_copy_options():
     options = copy_json.copy_options(expr)
     assert options["FILE_FORMAT"] == {"TYPE": "JSON", "STRIP_OUTER_ARRAY": True}
     assert options["FORCE"] is True and options["FILES"] == ["a", "b"]
-    assert copy_json.copy_options(sqlglot.parse_one("COPY INTO t FROM @s FORCE = FALSE", read="snowflake"))["FORCE"] is False
+    assert (
+        copy_json.copy_options(sqlglot.parse_one("COPY INTO t FROM @s FORCE = FALSE", read="snowflake"))["FORCE"]
+        is False
+    )
 
 
 def test_unsupported_copy_option_is_named():

@@ -9,8 +9,17 @@ import pytest
 
 from helpers.notebooks import NOTEBOOKS_DIR, notebook_paths
 
-STEPS = ["00_start_here", "01_iam_setup", "02_glue_ingest", "03_snowflake_integration", "04_raw_load",
-         "05_dbt_layers", "06_production_deploy", "07_validation", "08_teardown"]
+STEPS = [
+    "00_start_here",
+    "01_iam_setup",
+    "02_glue_ingest",
+    "03_snowflake_integration",
+    "04_raw_load",
+    "05_dbt_layers",
+    "06_production_deploy",
+    "07_validation",
+    "08_teardown",
+]
 NOTEBOOKS = {p.stem: json.loads(p.read_text()) for p in notebook_paths()}
 
 
@@ -62,4 +71,11 @@ def test_stored_outputs_are_complete_and_clean(name):
 
 def test_the_sanitizer_replaces_only_what_changes_between_runs():
     sections = re.findall(r"^\[(\w+)\]", (NOTEBOOKS_DIR / "nbval_sanitize.cfg").read_text(), re.M)
-    assert sections == ["loopback_ports", "pipeline_run_id", "glue_job_run_id", "clock_times", "durations", "object_count"]
+    assert sections == [
+        "loopback_ports",
+        "pipeline_run_id",
+        "glue_job_run_id",
+        "clock_times",
+        "durations",
+        "object_count",
+    ]

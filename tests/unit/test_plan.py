@@ -32,8 +32,9 @@ def test_diff_of_something_not_deployed_is_all_additions():
 
 
 def test_glue_cost_uses_one_sixteenth_dpu_and_the_one_minute_minimum():
-    prices = plan.Prices(glue_dpu_hour_usd=1.0, glue_run_seconds=10, warehouse_seconds=0,
-                         s3_gb_month_usd=0, snowflake_credit_usd=0)
+    prices = plan.Prices(
+        glue_dpu_hour_usd=1.0, glue_run_seconds=10, warehouse_seconds=0, s3_gb_month_usd=0, snowflake_credit_usd=0
+    )
     cost = plan.estimate_cost(prices, 0)
     glue = cost["lines"][0]
     assert glue["usd"] == pytest.approx(0.0625 * 60 / 3600 * 1.0)  # 10 s is billed as 60 s
@@ -47,8 +48,13 @@ def test_s3_cost_is_bytes_in_gib_times_the_price():
 
 
 def test_snowflake_cost_has_a_60_second_minimum_and_uses_credits_per_hour():
-    prices = plan.Prices(snowflake_credit_usd=4.0, snowflake_credits_per_hour=1.0, warehouse_seconds=5,
-                         glue_dpu_hour_usd=0, s3_gb_month_usd=0)
+    prices = plan.Prices(
+        snowflake_credit_usd=4.0,
+        snowflake_credits_per_hour=1.0,
+        warehouse_seconds=5,
+        glue_dpu_hour_usd=0,
+        s3_gb_month_usd=0,
+    )
     assert plan.estimate_cost(prices, 0)["lines"][2]["usd"] == pytest.approx(60 / 3600 * 4.0)
     prices.warehouse_seconds, prices.snowflake_credits_per_hour = 1800, 2.0  # e.g. a Small warehouse
     cost = plan.estimate_cost(prices, 0)

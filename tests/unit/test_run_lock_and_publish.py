@@ -47,7 +47,10 @@ def test_a_second_acquire_can_wait_for_the_first(tmp_path):
 
 def test_the_kernel_releases_the_lock_of_a_killed_holder(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
             from pathlib import Path
@@ -55,8 +58,10 @@ def test_the_kernel_releases_the_lock_of_a_killed_holder(tmp_path):
             with run_lock.acquire(Path({str(tmp_path)!r}), "run_killed", "dev"):
                 print("locked", flush=True)
                 time.sleep(60)
-        """)],
-        stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
@@ -79,11 +84,14 @@ def _result(tmp_path: Path, results: list[dict], manifest: dict | None = None) -
 
 def test_the_publish_swaps_each_layer_upstream_first_after_making_sure_it_exists():
     assert publish.publish_statements("DB", "READER") == [
-        "CREATE SCHEMA IF NOT EXISTS DB.RAW", "ALTER SCHEMA DB.RAW_BUILD SWAP WITH DB.RAW",
-        "CREATE SCHEMA IF NOT EXISTS DB.TRANSFORM", "ALTER SCHEMA DB.TRANSFORM_BUILD SWAP WITH DB.TRANSFORM",
+        "CREATE SCHEMA IF NOT EXISTS DB.RAW",
+        "ALTER SCHEMA DB.RAW_BUILD SWAP WITH DB.RAW",
+        "CREATE SCHEMA IF NOT EXISTS DB.TRANSFORM",
+        "ALTER SCHEMA DB.TRANSFORM_BUILD SWAP WITH DB.TRANSFORM",
         "GRANT USAGE ON SCHEMA DB.MART_BUILD TO ROLE READER",
         "GRANT SELECT ON ALL TABLES IN SCHEMA DB.MART_BUILD TO ROLE READER",
-        "CREATE SCHEMA IF NOT EXISTS DB.MART", "ALTER SCHEMA DB.MART_BUILD SWAP WITH DB.MART",
+        "CREATE SCHEMA IF NOT EXISTS DB.MART",
+        "ALTER SCHEMA DB.MART_BUILD SWAP WITH DB.MART",
         "REVOKE SELECT ON ALL TABLES IN SCHEMA DB.MART_BUILD FROM ROLE READER",
         "REVOKE USAGE ON SCHEMA DB.MART_BUILD FROM ROLE READER",
     ]
@@ -108,9 +116,12 @@ def test_the_reader_is_granted_mart_only_and_before_its_swap():
 def test_the_load_empties_every_build_schema_before_the_copy_table_and_the_copy():
     statements = load.load_statements("DB")
     assert statements[:6] == [
-        "DROP SCHEMA IF EXISTS DB.RAW_BUILD", "CREATE SCHEMA DB.RAW_BUILD",
-        "DROP SCHEMA IF EXISTS DB.TRANSFORM_BUILD", "CREATE SCHEMA DB.TRANSFORM_BUILD",
-        "DROP SCHEMA IF EXISTS DB.MART_BUILD", "CREATE SCHEMA DB.MART_BUILD",
+        "DROP SCHEMA IF EXISTS DB.RAW_BUILD",
+        "CREATE SCHEMA DB.RAW_BUILD",
+        "DROP SCHEMA IF EXISTS DB.TRANSFORM_BUILD",
+        "CREATE SCHEMA DB.TRANSFORM_BUILD",
+        "DROP SCHEMA IF EXISTS DB.MART_BUILD",
+        "CREATE SCHEMA DB.MART_BUILD",
     ]
     assert statements[6].startswith("CREATE OR REPLACE TRANSIENT TABLE DB.RAW_BUILD.COUNTRIES_COPY (")
     assert statements[7].startswith("COPY INTO DB.RAW_BUILD.COUNTRIES_COPY ") and "FORCE" not in statements[7].upper()
@@ -119,16 +130,25 @@ def test_the_load_empties_every_build_schema_before_the_copy_table_and_the_copy(
 
 def test_a_failing_column_test_names_the_column_and_its_description(tmp_path):
     test_id = "test.countries.not_null_country_details_transform_country_official_name.abc"
-    manifest = {"nodes": {
-        test_id: {"column_name": "country_official_name",
-                  "attached_node": "model.countries.country_details_transform"},
-        "model.countries.country_details_transform": {
-            "columns": {"country_official_name": {"description": "name.official,\n  required"}}},
-    }}
-    result = _result(tmp_path, [
-        {"unique_id": test_id, "status": "fail", "message": "Got 20 results, configured to fail if != 0"},
-        {"unique_id": "model.countries.continent_summary", "status": "skipped", "message": None},
-    ], manifest)
+    manifest = {
+        "nodes": {
+            test_id: {
+                "column_name": "country_official_name",
+                "attached_node": "model.countries.country_details_transform",
+            },
+            "model.countries.country_details_transform": {
+                "columns": {"country_official_name": {"description": "name.official,\n  required"}}
+            },
+        }
+    }
+    result = _result(
+        tmp_path,
+        [
+            {"unique_id": test_id, "status": "fail", "message": "Got 20 results, configured to fail if != 0"},
+            {"unique_id": "model.countries.continent_summary", "status": "skipped", "message": None},
+        ],
+        manifest,
+    )
     [failure] = result.failures()
     assert failure["tests"] == "column country_official_name of country_details_transform (name.official, required)"
     assert "tests column country_official_name" in result.describe_failures()

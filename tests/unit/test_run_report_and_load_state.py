@@ -21,13 +21,27 @@ def _settings() -> Settings:
 
 
 def _job_run(event: dict[str, Any], errors_log: list[str] | None = None) -> glue_job.JobRun:
-    return glue_job.JobRun(run_id="jr_1", state="SUCCEEDED" if event["event"] == "ingest_summary" else "FAILED",
-                           seconds=3, error=None, output=[json.dumps(event)], errors=errors_log or [])
+    return glue_job.JobRun(
+        run_id="jr_1",
+        state="SUCCEEDED" if event["event"] == "ingest_summary" else "FAILED",
+        seconds=3,
+        error=None,
+        output=[json.dumps(event)],
+        errors=errors_log or [],
+    )
 
 
-SUMMARY = {"event": "ingest_summary", "source_bytes": 10, "source_sha256": "abc", "received": 21, "loaded": 15,
-           "quarantined": 6, "version_id": "v2", "quarantine_key": "quarantine/r/rejected.ndjson",
-           "quarantine_reasons": {"bad_code": 6}}
+SUMMARY = {
+    "event": "ingest_summary",
+    "source_bytes": 10,
+    "source_sha256": "abc",
+    "received": 21,
+    "loaded": 15,
+    "quarantined": 6,
+    "version_id": "v2",
+    "quarantine_key": "quarantine/r/rejected.ndjson",
+    "quarantine_reasons": {"bad_code": 6},
+}
 LANDED = {"version_id": "v1", "source_sha256": "old", "ingest_script_sha256": "s", "run_id": "run_old", "records": 20}
 
 
@@ -39,8 +53,10 @@ def test_a_succeeded_run_writes_todays_keys_in_step_order(tmp_path):
     summary = report.record_glue(s, _job_run(SUMMARY, ["retry 1/2: timed out"]), "unchanged", LANDED)
     report.glue.waited_for_runs = []
     report.load = Load(files=[{"file": "f", "rows_loaded": 15}], rows_loaded=15)
-    report.record_dbt(type("R", (), {"counts": lambda self: {"model": {"success": 11}}, "failures": lambda self: []})(),
-                      published=["ALTER SCHEMA ..."])
+    report.record_dbt(
+        type("R", (), {"counts": lambda self: {"model": {"success": 11}}, "failures": lambda self: []})(),
+        published=["ALTER SCHEMA ..."],
+    )
     report.rows_per_layer = {"raw": 15}
     report.status = "succeeded"
     report.reconcile()
@@ -48,23 +64,60 @@ def test_a_succeeded_run_writes_todays_keys_in_step_order(tmp_path):
 
     written = json.loads((tmp_path / "run_report.json").read_text())
     assert written == json.loads((tmp_path / "runs" / f"{report.run_id}.json").read_text())
-    assert list(written) == ["run_id", "target", "status", "source_url", "started_at", "force", "error",
-                             "seconds_per_step", "s3", "source", "glue", "landing", "load", "dbt", "rows_per_layer",
-                             "reconciliation"]
+    assert list(written) == [
+        "run_id",
+        "target",
+        "status",
+        "source_url",
+        "started_at",
+        "force",
+        "error",
+        "seconds_per_step",
+        "s3",
+        "source",
+        "glue",
+        "landing",
+        "load",
+        "dbt",
+        "rows_per_layer",
+        "reconciliation",
+    ]
     assert summary["loaded"] == 15 and written["seconds_per_step"] == {"iam": 0.5}
-    assert list(written["glue"]) == ["job", "job_definition", "run_id", "state", "seconds", "error", "retries", "log",
-                                     "waited_for_runs"]
+    assert list(written["glue"]) == [
+        "job",
+        "job_definition",
+        "run_id",
+        "state",
+        "seconds",
+        "error",
+        "retries",
+        "log",
+        "waited_for_runs",
+    ]
     assert written["glue"]["retries"] == ["retry 1/2: timed out"]
     assert written["landing"] == {
-        "bucket": "b", "key": s.data_key, "version_id": "v2", "previous_version_id": "v1", "written": True,
-        "received": 21, "loaded": 15, "quarantined": 6, "quarantine_key": "quarantine/r/rejected.ndjson",
+        "bucket": "b",
+        "key": s.data_key,
+        "version_id": "v2",
+        "previous_version_id": "v1",
+        "written": True,
+        "received": 21,
+        "loaded": 15,
+        "quarantined": 6,
+        "quarantine_key": "quarantine/r/rejected.ndjson",
         "quarantine_reasons": {"bad_code": 6},
     }
     assert written["source"] == {"url": "http://x/countries.json", "bytes": 10, "sha256": "abc", "records": 21}
     assert written["load"] == {"files": [{"file": "f", "rows_loaded": 15}], "rows_loaded": 15}
     assert written["dbt"] == {"counts": {"model": {"success": 11}}, "failures": [], "published": ["ALTER SCHEMA ..."]}
-    assert written["reconciliation"] == {"received": 21, "loaded": 15, "quarantined": 6, "raw_rows": 15,
-                                         "received = loaded + quarantined": True, "loaded = RAW rows": True}
+    assert written["reconciliation"] == {
+        "received": 21,
+        "loaded": 15,
+        "quarantined": 6,
+        "raw_rows": 15,
+        "received = loaded + quarantined": True,
+        "loaded = RAW rows": True,
+    }
     # report.steps reads the sections as written, and is not a way to change them
     assert report.steps["landing"]["quarantine_key"] == "quarantine/r/rejected.ndjson"
     with pytest.raises(TypeError):
@@ -74,15 +127,19 @@ def test_a_succeeded_run_writes_todays_keys_in_step_order(tmp_path):
 def test_a_failed_ingest_and_an_unchanged_source_have_their_own_keys():
     s = _settings()
     failed = RunReport.start("dev", "http://x")
-    failed.record_glue(s, _job_run({"event": "ingest_failed", "stage": "download", "error": "boom", "received": None}),
-                       "created", None)
+    failed.record_glue(
+        s, _job_run({"event": "ingest_failed", "stage": "download", "error": "boom", "received": None}), "created", None
+    )
     failed.fail(RuntimeError("boom"))
     failed.reconcile()
     landing = failed.steps["landing"]
     assert landing["failed_stage"] == "download" and landing["loaded"] == 0 and landing["written"] is False
     assert "skipped" not in landing and "waited_for_runs" not in failed.steps["glue"]
     assert failed.to_json()["error"] == "RuntimeError: boom" and failed.status == "failed"
-    assert failed.steps["reconciliation"]["raw_rows"] is None and failed.steps["reconciliation"]["loaded = RAW rows"] is None
+    assert (
+        failed.steps["reconciliation"]["raw_rows"] is None
+        and failed.steps["reconciliation"]["loaded = RAW rows"] is None
+    )
 
     same = RunReport.start("dev", "http://x")
     same.record_glue(s, _job_run({**SUMMARY, "unchanged": True, "version_id": None}), "unchanged", LANDED)
@@ -90,15 +147,27 @@ def test_a_failed_ingest_and_an_unchanged_source_have_their_own_keys():
     same.dbt = Dbt(skipped=UNCHANGED, tables_built_by_run="run_old")
     steps = same.steps
     assert (steps["landing"]["skipped"], steps["landing"]["landed_by_run"], steps["landing"]["version_id"]) == (
-        UNCHANGED, "run_old", "v1")
+        UNCHANGED,
+        "run_old",
+        "v1",
+    )
     assert "failed_stage" not in steps["landing"]
     assert steps["load"] == {"skipped": UNCHANGED}
     assert steps["dbt"] == {"skipped": UNCHANGED, "tables_built_by_run": "run_old"}
 
 
-TYPED_ROW = {"run_id": "run_1", "source_url": "http://x", "source_sha256": "a", "ingest_script_sha256": "b",
-             "dbt_project_sha256": "c", "landed_version_id": "v1", "received": 21, "loaded": 15, "quarantined": 6,
-             "published_at": datetime(2026, 12, 2, 17, 16, 12, tzinfo=UTC)}
+TYPED_ROW = {
+    "run_id": "run_1",
+    "source_url": "http://x",
+    "source_sha256": "a",
+    "ingest_script_sha256": "b",
+    "dbt_project_sha256": "c",
+    "landed_version_id": "v1",
+    "received": 21,
+    "loaded": 15,
+    "quarantined": 6,
+    "published_at": datetime(2026, 12, 2, 17, 16, 12, tzinfo=UTC),
+}
 
 
 def test_an_all_varchar_load_state_reads_like_a_typed_one():
@@ -109,8 +178,12 @@ def test_an_all_varchar_load_state_reads_like_a_typed_one():
     assert typed["received"] == 21 and typed["published_at"] == "2026-12-02T17:16:12+00:00"
     assert list(typed) == list(TYPED_ROW)  # the report's last_load keeps its key order
     assert load_state.unchanged(typed, {"source_sha256": "a", "ingest_script_sha256": "b", "dbt_project_sha256": "c"})
-    assert not load_state.unchanged(typed, {"source_sha256": "a", "ingest_script_sha256": "b", "dbt_project_sha256": "x"})
-    assert not load_state.unchanged(None, {"source_sha256": "a", "ingest_script_sha256": "b", "dbt_project_sha256": "c"})
+    assert not load_state.unchanged(
+        typed, {"source_sha256": "a", "ingest_script_sha256": "b", "dbt_project_sha256": "x"}
+    )
+    assert not load_state.unchanged(
+        None, {"source_sha256": "a", "ingest_script_sha256": "b", "dbt_project_sha256": "c"}
+    )
 
 
 class _Conn:
@@ -152,20 +225,32 @@ def test_the_load_state_columns_are_typed():
 
 
 def test_service_unavailable_says_which_service_which_step_and_what_was_left():
-    s = Settings(_env_file=None, mode="cloud", aws_endpoint_url="http://aws.test:4566", dev_database="D_DEV",
-                 prod_database="D_PROD")
+    s = Settings(
+        _env_file=None,
+        mode="cloud",
+        aws_endpoint_url="http://aws.test:4566",
+        dev_database="D_DEV",
+        prod_database="D_PROD",
+    )
     e = snowflake.connector.errors.OperationalError(msg="Could not connect to Snowflake backend")
     assert errors.unreachable(e) == "Snowflake" and errors.unreachable(ValueError("x")) is None
     partial = str(errors.service_unavailable(e, "Snowflake", s, "dev", "dbt", ["RAW"]))
-    assert partial.startswith("Snowflake (the Snowflake endpoint) could not be reached during the dbt step: "
-                              "OperationalError: ")  # no sign-in configured: the endpoint is not named
-    assert partial.endswith("hint: check that Snowflake is up (locally: python -m helpers local status; python -m "
-                            "helpers local up restarts what is down), then run again: a re-run is safe and converges "
-                            "to the correct state.")
-    assert ("the publish was interrupted: D_DEV's RAW hold the new build (tested and checked), TRANSFORM, MART the "
-            "last good run's - each layer wholly one or the other; running again finishes it.") in partial
+    assert partial.startswith(
+        "Snowflake (the Snowflake endpoint) could not be reached during the dbt step: OperationalError: "
+    )  # no sign-in configured: the endpoint is not named
+    assert partial.endswith(
+        "hint: check that Snowflake is up (locally: python -m helpers local status; python -m "
+        "helpers local up restarts what is down), then run again: a re-run is safe and converges "
+        "to the correct state."
+    )
+    assert (
+        "the publish was interrupted: D_DEV's RAW hold the new build (tested and checked), TRANSFORM, MART the "
+        "last good run's - each layer wholly one or the other; running again finishes it."
+    ) in partial
     whole = str(errors.service_unavailable(e, "Snowflake", s, "dev", "validation", ["RAW", "TRANSFORM", "MART"]))
     assert "the new build (tested and checked) was published to D_DEV, but the run could not finish" in whole
     none = str(errors.service_unavailable(e, "AWS", s, "prod", "snowflake", []))
     assert none.startswith("AWS (http://aws.test:4566) could not be reached during the snowflake step")
-    assert "nothing users query was changed: D_PROD's RAW, TRANSFORM and MART are as the last good run left them." in none
+    assert (
+        "nothing users query was changed: D_PROD's RAW, TRANSFORM and MART are as the last good run left them." in none
+    )

@@ -8,12 +8,32 @@ from helpers.settings import GITHUB_SOURCE_URL, PASSWORD_DEPRECATION_URL, Config
 
 # every variable a developer's shell could leak into these tests
 ENV_VARS = (
-    "PIPELINE_MODE", "PIPELINE_BUCKET", "PIPELINE_SOURCE_URL", "PIPELINE_INCOMING_PREFIX", "PIPELINE_STATE_DIR",
-    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY_PATH",
-    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "SNOWFLAKE_TOKEN", "SNOWFLAKE_ROLE", "SNOWFLAKE_WAREHOUSE",
-    "SNOWFLAKE_HOST", "SNOWFLAKE_PORT", "SNOWFLAKE_PROTOCOL", "PIPELINE_DEV_ROLE", "PIPELINE_PROD_ROLE",
+    "PIPELINE_MODE",
+    "PIPELINE_BUCKET",
+    "PIPELINE_SOURCE_URL",
+    "PIPELINE_INCOMING_PREFIX",
+    "PIPELINE_STATE_DIR",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "SNOWFLAKE_ACCOUNT",
+    "SNOWFLAKE_USER",
+    "SNOWFLAKE_PASSWORD",
+    "SNOWFLAKE_PRIVATE_KEY_PATH",
+    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+    "SNOWFLAKE_TOKEN",
+    "SNOWFLAKE_ROLE",
+    "SNOWFLAKE_WAREHOUSE",
+    "SNOWFLAKE_HOST",
+    "SNOWFLAKE_PORT",
+    "SNOWFLAKE_PROTOCOL",
+    "PIPELINE_DEV_ROLE",
+    "PIPELINE_PROD_ROLE",
 )
 
 
@@ -34,8 +54,11 @@ def _complete_cloud_env(monkeypatch, tmp_path, auth="key"):
     # secrets scan does not mistake it for one)
     key.write_text("-----BEGIN " + "PRIVATE KEY-----\n...\n-----END " + "PRIVATE KEY-----\n")
     values = {
-        "PIPELINE_MODE": "cloud", "PIPELINE_BUCKET": "countries-pipeline-123456789012", "AWS_REGION": "eu-west-1",
-        "SNOWFLAKE_ACCOUNT": "xy12345.eu-west-1", "SNOWFLAKE_USER": "PIPELINE_USER",
+        "PIPELINE_MODE": "cloud",
+        "PIPELINE_BUCKET": "countries-pipeline-123456789012",
+        "AWS_REGION": "eu-west-1",
+        "SNOWFLAKE_ACCOUNT": "xy12345.eu-west-1",
+        "SNOWFLAKE_USER": "PIPELINE_USER",
         "SNOWFLAKE_WAREHOUSE": "COMPUTE_WH",
     }
     if auth == "key":
@@ -47,14 +70,27 @@ def _complete_cloud_env(monkeypatch, tmp_path, auth="key"):
 
 
 def _local_cloud(tmp_path):
-    (tmp_path / "cloud.json").write_text(json.dumps({
-        "aws": {"url": "http://127.0.0.1:1111", "region": "us-east-1",
-                "admin": {"access_key_id": "AKIAADMIN", "secret_access_key": "s", "arn": "a"},
-                "operator": {"access_key_id": "AKIALOCAL", "secret_access_key": "s", "arn": "o"}},
-        "snowflake": {"host": "127.0.0.1", "port": 2222, "protocol": "http", "account": "fakesnow",
-                      "user": "pipeline", "password": "pw"},
-        "source": {"url": "http://127.0.0.1:3333"},
-    }))
+    (tmp_path / "cloud.json").write_text(
+        json.dumps(
+            {
+                "aws": {
+                    "url": "http://127.0.0.1:1111",
+                    "region": "us-east-1",
+                    "admin": {"access_key_id": "AKIAADMIN", "secret_access_key": "s", "arn": "a"},
+                    "operator": {"access_key_id": "AKIALOCAL", "secret_access_key": "s", "arn": "o"},
+                },
+                "snowflake": {
+                    "host": "127.0.0.1",
+                    "port": 2222,
+                    "protocol": "http",
+                    "account": "fakesnow",
+                    "user": "pipeline",
+                    "password": "pw",
+                },
+                "source": {"url": "http://127.0.0.1:3333"},
+            }
+        )
+    )
     return tmp_path
 
 
@@ -64,7 +100,12 @@ def test_local_mode_takes_endpoints_and_credentials_from_the_running_local_cloud
     assert s.resolved_aws_endpoint == "http://127.0.0.1:1111"
     assert s.resolved_source_url == "http://127.0.0.1:3333/countries_sample.json"
     args = s.snowflake_connect_args("prod")
-    assert (args["host"], args["port"], args["protocol"], args["database"]) == ("127.0.0.1", 2222, "http", "COUNTRIES_PROD")
+    assert (args["host"], args["port"], args["protocol"], args["database"]) == (
+        "127.0.0.1",
+        2222,
+        "http",
+        "COUNTRIES_PROD",
+    )
     env = s.dbt_env("dev")
     assert env["DBT_TARGET"] == "dev" and env["SNOWFLAKE_PORT"] == "2222" and env["SNOWFLAKE_PASSWORD"] == "pw"
 
@@ -106,8 +147,14 @@ def test_cloud_mode_names_every_missing_setting_in_one_error(clean_env):
     with pytest.raises(ConfigurationError) as caught:
         s.require_complete()
     message = str(caught.value)
-    for var in ("PIPELINE_BUCKET", "AWS_REGION", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER",
-                "SNOWFLAKE_PRIVATE_KEY_PATH", "SNOWFLAKE_TOKEN"):
+    for var in (
+        "PIPELINE_BUCKET",
+        "AWS_REGION",
+        "SNOWFLAKE_ACCOUNT",
+        "SNOWFLAKE_USER",
+        "SNOWFLAKE_PRIVATE_KEY_PATH",
+        "SNOWFLAKE_TOKEN",
+    ):
         assert var in message, var
     # bucket, region, account, user, auth (warehouse and roles default to the account setup's names)
     assert len(caught.value.problems) == 5
@@ -183,14 +230,22 @@ def test_cloud_mode_refuses_password_sign_in(clean_env, monkeypatch):
     with pytest.raises(ConfigurationError) as caught:
         s.require_complete()
     (problem,) = caught.value.problems
-    for text in ("SNOWFLAKE_PASSWORD", "single-factor password", PASSWORD_DEPRECATION_URL,
-                 "SNOWFLAKE_PRIVATE_KEY_PATH", "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "SNOWFLAKE_TOKEN"):
+    for text in (
+        "SNOWFLAKE_PASSWORD",
+        "single-factor password",
+        PASSWORD_DEPRECATION_URL,
+        "SNOWFLAKE_PRIVATE_KEY_PATH",
+        "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+        "SNOWFLAKE_TOKEN",
+    ):
         assert text in problem, text
     with pytest.raises(ConfigurationError, match="single-factor password"):
         s.snowflake_connect_args("dev")
     # a password next to a key is refused too: it would be a secret carried around for nothing
     monkeypatch.setenv("SNOWFLAKE_PRIVATE_KEY_PATH", str(clean_env / "rsa_key.p8"))
-    assert any("SNOWFLAKE_PASSWORD" in p for p in Settings(_env_file=None, state_dir=clean_env).configuration_problems())
+    assert any(
+        "SNOWFLAKE_PASSWORD" in p for p in Settings(_env_file=None, state_dir=clean_env).configuration_problems()
+    )
 
 
 def test_cloud_mode_auth_must_be_exactly_one_usable_method(clean_env, monkeypatch):
@@ -214,13 +269,24 @@ def test_a_programmatic_access_token_reaches_the_connector_and_dbt(clean_env, mo
     assert "password" not in args and "private_key" not in args
     env = s.dbt_env("dev")
     assert (env["SNOWFLAKE_AUTHENTICATOR"], env["SNOWFLAKE_TOKEN"], env["SNOWFLAKE_PASSWORD"]) == (
-        "programmatic_access_token", "pat-secret", "")
+        "programmatic_access_token",
+        "pat-secret",
+        "",
+    )
     # dbt-snowflake's own credentials object turns these into the connector's arguments
     from dbt.adapters.snowflake.connections import SnowflakeCredentials
 
-    creds = SnowflakeCredentials(account=env["SNOWFLAKE_ACCOUNT"], user=env["SNOWFLAKE_USER"], database="D",
-                                 schema="RAW", authenticator=env["SNOWFLAKE_AUTHENTICATOR"], token=env["SNOWFLAKE_TOKEN"])
-    assert creds.auth_args()["authenticator"] == "programmatic_access_token" and creds.auth_args()["token"] == "pat-secret"
+    creds = SnowflakeCredentials(
+        account=env["SNOWFLAKE_ACCOUNT"],
+        user=env["SNOWFLAKE_USER"],
+        database="D",
+        schema="RAW",
+        authenticator=env["SNOWFLAKE_AUTHENTICATOR"],
+        token=env["SNOWFLAKE_TOKEN"],
+    )
+    assert (
+        creds.auth_args()["authenticator"] == "programmatic_access_token" and creds.auth_args()["token"] == "pat-secret"
+    )
     assert "(set, hidden)" in {r["value"] for r in s.describe() if r["setting"] == "snowflake_token"}
 
 

@@ -24,7 +24,8 @@ CI, DEPLOY = WORKFLOWS / "ci.yml", WORKFLOWS / "deploy-prod.yml"
 def _lint(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -49,8 +50,7 @@ def test_the_linter_rejects_a_broken_workflow(tmp_path):
     """The lint is not a rubber stamp: a job without runs-on and a permission GitHub does not have fail."""
     broken = tmp_path / "broken.yml"
     broken.write_text(
-        "name: broken\non: push\npermissions:\n  id-token: sometimes\n"
-        "jobs:\n  a:\n    steps:\n      - run: echo hi\n"
+        "name: broken\non: push\npermissions:\n  id-token: sometimes\njobs:\n  a:\n    steps:\n      - run: echo hi\n"
     )
     result = _lint(broken)
     assert result.returncode != 0
@@ -111,7 +111,7 @@ def test_deploy_prod_writes_the_snowflake_key_to_a_0600_file_without_echoing_it(
     script = step["run"]
     assert "umask 077" in script and "chmod 600" in script
     assert 'printf \'%s\\n\' "$SNOWFLAKE_PRIVATE_KEY" > "$key_file"' in script
-    assert "echo \"$SNOWFLAKE_PRIVATE_KEY" not in script and "set -x" not in script
+    assert 'echo "$SNOWFLAKE_PRIVATE_KEY' not in script and "set -x" not in script
     assert "SNOWFLAKE_PRIVATE_KEY_PATH=$key_file" in script  # what helpers.settings reads
 
 
@@ -157,5 +157,12 @@ def test_deploy_prod_sets_only_variables_the_settings_read():
             env.update(step.get("env", {}))
     ours = {k for k in env if k.startswith(("PIPELINE_", "SNOWFLAKE_", "AWS_"))}
     assert ours - read == set(), sorted(ours - read)
-    assert {"PIPELINE_MODE", "PIPELINE_BUCKET", "AWS_REGION", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER",
-            "SNOWFLAKE_PRIVATE_KEY_PATH", "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"} <= ours
+    assert {
+        "PIPELINE_MODE",
+        "PIPELINE_BUCKET",
+        "AWS_REGION",
+        "SNOWFLAKE_ACCOUNT",
+        "SNOWFLAKE_USER",
+        "SNOWFLAKE_PRIVATE_KEY_PATH",
+        "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+    } <= ours
