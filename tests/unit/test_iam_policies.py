@@ -275,8 +275,9 @@ OPERATION_ACTIONS = {
 
 
 def _aws_operations_called_by_helpers() -> set[str]:
-    """boto3 operations named in helpers/*.py: method calls and the operation names given to
-    get_paginator/_pages, matched against the service models of the services the pipeline uses."""
+    """boto3 operations named in helpers/ (its packages too, e.g. helpers/plan/): method calls and the
+    operation names given to get_paginator/_pages, matched against the service models of the services
+    the pipeline uses."""
     import ast
     from pathlib import Path
 
@@ -290,7 +291,10 @@ def _aws_operations_called_by_helpers() -> set[str]:
         for op in session.get_service_model(svc).operation_names
     }
     found = set()
-    for path in (Path(iam.__file__).parent).glob("*.py"):  # not local_cloud/: emulator-only code
+    helpers_dir = Path(iam.__file__).parent
+    for path in helpers_dir.rglob("*.py"):
+        if path.relative_to(helpers_dir).parts[0] == "local_cloud":  # emulator-only code
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr in known:
                 found.add(node.attr)
