@@ -335,7 +335,7 @@ class Settings(BaseSettings):
 
     def aws_client(self, service: str, **credentials: Any) -> Any:
         """A boto3 client. Local: the emulator endpoint and the operator's keys (the IAM user that
-        holds exactly helpers.iam.operator_policy, helpers/local_cloud/bootstrap.py); cloud: the
+        holds exactly helpers.iam_operator.operator_policy, helpers/local_cloud/bootstrap.py); cloud: the
         default chain (and AWS_ENDPOINT_URL if set), nothing from .local/."""
         import boto3
         from botocore.config import Config

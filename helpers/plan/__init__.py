@@ -6,7 +6,7 @@ GetCallerIdentity), Snowflake only SHOW/DESC statements. Nothing here creates "i
 COPYs. A missing object is "would create", never an error; a service that cannot be reached is
 `PlanFailed` naming it and what to do.
 
-The wanted state comes from the code a run uses (helpers/iam.py documents, glue_job.job_definition
+The wanted state comes from the code a run uses (helpers/iam_policies.py documents, glue_job.job_definition
 as Pipeline.setup_glue_job builds it, the sql/ files rendered with Pipeline.sql_context, load.py,
 publish.py and load_state.py statements), and the teardown part from helpers/teardown.py's own
 discovery functions, so the plan cannot drift from what a run or a teardown really does.
@@ -18,7 +18,7 @@ and renders the whole plan.
 
 from __future__ import annotations
 
-from helpers import iam, warehouse
+from helpers import iam_policies, warehouse
 from helpers.errors import unreachable as _unreachable
 from helpers.plan.aws import plan_glue, plan_iam, plan_s3
 from helpers.plan.cost import GLUE_DPU_HOUR_USD, SNOWFLAKE_CREDIT_USD, Prices, estimate_cost
@@ -103,15 +103,7 @@ def build_plan(
 def _build_plan(s: Settings, target: str, with_teardown: bool, prices: Prices, source_url: str | None) -> Plan:
     account = s.aws_client("sts").get_caller_identity()["Account"]
     plan = Plan(target=target, mode=s.mode, account=account)
-    names = iam.Names(
-        s.bucket,
-        s.data_prefix,
-        s.scripts_prefix,
-        s.quarantine_prefix,
-        s.aws_region,
-        account,
-        incoming_prefix=s.incoming_prefix,
-    )
+    names = iam_policies.Names.of(s, account)
     source_url = source_url or s.resolved_source_url
     with warehouse.connect(s, target) as conn:
         integration = describe_integration(conn, s.integration_name)

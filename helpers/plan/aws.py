@@ -1,36 +1,36 @@
 """The AWS part of the plan: the two IAM roles and their policies, the bucket and its objects, the Glue
 job and its log groups - each read with Get/List/Head calls and diffed against what a run deploys
-(helpers/iam.py documents, Pipeline.setup_glue_job's job definition)."""
+(helpers/iam_policies.py documents, Pipeline.setup_glue_job's job definition)."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-from helpers import glue_job, iam, storage, teardown
+from helpers import glue_job, iam_policies, storage, teardown
 from helpers.pipeline import GLUE_SCRIPT, glue_job_definition
 from helpers.plan.model import CHANGE, CREATE, EXISTS, REPLACE, Plan, as_document, json_diff, read
 from helpers.settings import Settings
 
 
-def plan_iam(plan: Plan, s: Settings, names: iam.Names, integration: dict[str, str] | None) -> dict[str, str]:
+def plan_iam(plan: Plan, s: Settings, names: iam_policies.Names, integration: dict[str, str] | None) -> dict[str, str]:
     client = s.aws_client("iam")
     account = names.account_id
     arns: dict[str, str] = {}
     if integration:  # what setup_integration writes once the integration exists
-        sf_trust = iam.snowflake_trust_policy(
+        sf_trust = iam_policies.snowflake_trust_policy(
             integration["STORAGE_AWS_IAM_USER_ARN"], integration["STORAGE_AWS_EXTERNAL_ID"]
         )
         sf_trust_note = "from DESC INTEGRATION"
     else:
-        sf_trust = iam.snowflake_placeholder_trust_policy(account)
+        sf_trust = iam_policies.snowflake_placeholder_trust_policy(account)
         sf_trust_note = (
             "placeholder; replaced by Snowflake's principal and external id once the integration "
             "exists (known only after CREATE STORAGE INTEGRATION)"
         )
     roles = (
-        (s.glue_role_name, iam.glue_trust_policy(), iam.glue_role_policy(names), "", True),
-        (s.snowflake_role_name, sf_trust, iam.snowflake_role_policy(names), sf_trust_note, bool(integration)),
+        (s.glue_role_name, iam_policies.glue_trust_policy(), iam_policies.glue_role_policy(names), "", True),
+        (s.snowflake_role_name, sf_trust, iam_policies.snowflake_role_policy(names), sf_trust_note, bool(integration)),
     )
     for role, trust, policy_doc, note, trust_enforced in roles:
         policy_name = f"{role}-policy"

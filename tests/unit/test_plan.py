@@ -1,4 +1,4 @@
-"""The plan's diff rendering and cost arithmetic (helpers/plan.py), without any service."""
+"""The plan's diff rendering and cost arithmetic (helpers/plan/), without any service."""
 
 from __future__ import annotations
 
