@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from helpers import publish, warehouse
+from helpers import load_state, publish, warehouse
 from helpers import load as loading
-from helpers.load_state import STATE_SCHEMA, STATE_TABLE
 from helpers.plan.snowflake import dbt_models
 from helpers.settings import Settings
 
@@ -30,18 +29,10 @@ def rendered_statements(s: Settings, target: str, sf_role_arn: str) -> dict[str,
         "01_landing_schema.sql": warehouse.render_sql(sql / "01_landing_schema.sql", ctx),
         "02_storage_integration.sql": warehouse.render_sql(sql / "02_storage_integration.sql", ctx),
         "03_stage.sql": warehouse.render_sql(sql / "03_stage.sql", ctx),
-        "last load (Pipeline.load_state)": [
-            f"select count(*) from {db}.information_schema.tables where table_schema = '{STATE_SCHEMA}' "
-            f"and table_name = '{STATE_TABLE}'",
-            f"select * from {db}.{STATE_SCHEMA}.{STATE_TABLE}",
-        ],
+        "last load (Pipeline.load_state)": load_state.read_statements(db),
         "04_load.sql (helpers/load.py)": loading.load_statements(db),
         "05_publish.sql (helpers/publish.py)": publish.publish_statements(db, s.reader_role),
-        "record the load (Pipeline.record_load_state)": [
-            f"create schema if not exists {db}.{STATE_SCHEMA}",
-            f"create or replace table {db}.{STATE_SCHEMA}.{STATE_TABLE} as select %(run_id)s::varchar as RUN_ID, "
-            "... (one varchar column per LOAD_STATE field)",
-        ],
+        "record the load (Pipeline.record_load_state)": load_state.write_statements(db),
     }
 
 
