@@ -2,7 +2,7 @@
 the messages that explain a failure (which step, what state it left, what to do).
 
 `Pipeline.run()` turns an unreachable AWS or Snowflake into `ServiceUnavailable` and a failed Glue run
-into a `GlueJobFailed` saying what was kept; helpers/plan.py uses the same classifier. Every other
+into a `GlueJobFailed` saying what was kept; helpers/plan/ uses the same classifier. Every other
 error already says what it needs to itself and is raised as it is.
 """
 

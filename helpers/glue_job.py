@@ -348,7 +348,7 @@ def run_job(
                 if result.output or result.errors
                 else ". Neither of its log streams exists: Glue writes a run's logs with the job role's "
                 "credentials, so check that the role allows logs:CreateLogStream and logs:PutLogEvents on "
-                "/aws-glue/python-jobs/* (helpers/iam.py glue_role_policy)"
+                "/aws-glue/python-jobs/* (helpers/iam_policies.py glue_role_policy)"
             ),
             run=result,
         )

@@ -34,6 +34,7 @@ from helpers import account, dbt, errors, glue_job, iam, publish, run_lock, stor
 from helpers import load as loading
 from helpers import load_state as state_table
 from helpers.errors import ServiceUnavailable  # noqa: F401 - raised by run(); importable from here
+from helpers.iam_policies import Names, snowflake_trust_policy
 from helpers.load_state import STATE_SCHEMA, STATE_TABLE  # noqa: F401 - where the last load lives
 from helpers.run_context import Echo, RunContext
 from helpers.run_report import UNCHANGED, Dbt, Load, RunReport, new_run_id  # noqa: F401 - new_run_id for notebooks
@@ -47,7 +48,7 @@ STALE_HINT = (
 
 
 def glue_job_definition(s: Settings, role_arn: str) -> dict[str, Any]:
-    """The Glue job as the pipeline deploys it (helpers/plan.py diffs the deployed one against it)."""
+    """The Glue job as the pipeline deploys it (helpers/plan/aws.py diffs the deployed one against it)."""
     return glue_job.job_definition(
         role_arn=role_arn,
         script_location=f"s3://{s.bucket}/{s.scripts_prefix}{GLUE_SCRIPT.name}",
@@ -71,19 +72,9 @@ class Pipeline:
     def _ctx(self, ctx: RunContext | None) -> contextlib.AbstractContextManager[RunContext]:
         return RunContext.of(ctx, self.settings, self.echo)
 
-    def names(self, ctx: RunContext | None = None) -> iam.Names:
-        s = self.settings
+    def names(self, ctx: RunContext | None = None) -> Names:
         with self._ctx(ctx) as c:
-            account_id = c.aws("sts").get_caller_identity()["Account"]
-        return iam.Names(
-            s.bucket,
-            s.data_prefix,
-            s.scripts_prefix,
-            s.quarantine_prefix,
-            s.aws_region,
-            account_id,
-            incoming_prefix=s.incoming_prefix,
-        )
+            return Names.of(self.settings, c.aws("sts").get_caller_identity()["Account"])
 
     # -- steps ---------------------------------------------------------------------------------
     def setup_iam(self, ctx: RunContext | None = None) -> iam.PipelineRoles:
@@ -192,7 +183,7 @@ class Pipeline:
             c.show(db_results + results)
             desc = {row["property"]: row["property_value"] for row in results[-1].as_dicts()}
             account.check_integration(desc, s, roles.snowflake_role_arn)
-            trust = iam.snowflake_trust_policy(desc["STORAGE_AWS_IAM_USER_ARN"], desc["STORAGE_AWS_EXTERNAL_ID"])
+            trust = snowflake_trust_policy(desc["STORAGE_AWS_IAM_USER_ARN"], desc["STORAGE_AWS_EXTERNAL_ID"])
             changed = iam.set_trust_policy(c.aws("iam"), s.snowflake_role_name, trust)
         return {
             "statements": [r.sql for r in db_results + results],

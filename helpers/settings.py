@@ -7,21 +7,22 @@ the standard AWS credential chain and standard Snowflake connection settings, an
 `.local/`. Nothing else in the pipeline knows which one it talks to.
 
 Cloud mode has no defaults that could point at someone else's resources or a deprecated sign-in:
-`Settings.require_complete()` names every missing or refused setting in one ConfigurationError, and
-the pipeline calls it before it creates anything.
+`Settings.require_complete()` names every missing or refused setting in one ConfigurationError
+(the checks are helpers/settings_checks.py), and the pipeline calls it before it creates anything.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, urlparse
 
 from pydantic import AliasChoices, Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from helpers import settings_checks
+from helpers.settings_checks import SOURCE_SCHEMES, ConfigurationError, password_refused
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 GITHUB_SOURCE_URL = (
@@ -31,41 +32,11 @@ GITHUB_SOURCE_URL = (
 
 LOCAL_BUCKET = "countries-pipeline-local"
 LOCAL_REGION = "us-east-1"
-# https://docs.snowflake.com/en/user-guide/security-mfa-rollout
-PASSWORD_DEPRECATION_URL = "https://docs.snowflake.com/en/user-guide/security-mfa-rollout"
-# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-# which --source-url schemes each mode accepts: a Glue worker reads https/http/s3, never the
-# caller's disk; cloud mode refuses plain http (no integrity on the way in) and file:// (the
-# pipeline uploads local files to incoming/ only in local mode; in cloud mode the user does it)
 TARGETS = ("dev", "prod")
-# Snowflake's system roles: an administrator runs sql/00_account_setup.sql with them; the pipeline never does
-ADMIN_ROLES = frozenset({"ACCOUNTADMIN", "SECURITYADMIN", "SYSADMIN", "USERADMIN", "ORGADMIN"})
-SOURCE_SCHEMES = {"cloud": ("https", "s3"), "local": ("https", "s3", "http", "file")}
-
-
-class ConfigurationError(ValueError):
-    """Settings that are missing, invalid or refused. `problems` lists each one with the variable to
-    set; the message lists them all, so one run shows everything to fix."""
-
-    def __init__(self, problems: list[str], heading: str = "The configuration is incomplete"):
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{heading} ({len(self.problems)} problem(s); see .env.example):\n{lines}")
 
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
-
-
-def _password_refused() -> str:
-    return (
-        "SNOWFLAKE_PASSWORD: password sign-in is refused in cloud mode. Snowflake is deprecating "
-        "single-factor password sign-ins and does not allow passwords for service users (TYPE=SERVICE), "
-        f"see {PASSWORD_DEPRECATION_URL}. Unset SNOWFLAKE_PASSWORD and use key-pair authentication "
-        "(SNOWFLAKE_PRIVATE_KEY_PATH, plus SNOWFLAKE_PRIVATE_KEY_PASSPHRASE if the key is encrypted) "
-        "or a programmatic access token (SNOWFLAKE_TOKEN)"
-    )
 
 
 class Settings(BaseSettings):
@@ -164,71 +135,11 @@ class Settings(BaseSettings):
                 self._region_problem = f"AWS region: {e}. Fix the profile or set AWS_REGION"
         return self
 
-    # --- validation ------------------------------------------------------------------------------
+    # --- validation (helpers/settings_checks.py) --------------------------------------------------
     def configuration_problems(self) -> list[str]:
         """Every missing, invalid or refused setting, each naming the variable to set. Empty in local
         mode (the local cloud provides the rest) unless a local setting itself is invalid."""
-        problems: list[str] = []
-        if self.source_url:
-            try:
-                self.check_source_url(self.source_url)
-            except ConfigurationError as e:
-                problems.extend(f"PIPELINE_SOURCE_URL: {p}" for p in e.problems)
-        if self.mode != "cloud":
-            return problems
-
-        if not self.bucket:
-            problems.append(
-                "PIPELINE_BUCKET: not set. Bucket names are global, so cloud mode has no default: "
-                "set a name of your own, e.g. countries-pipeline-<account-id>"
-            )
-        elif not _BUCKET_NAME.match(self.bucket) or ".." in self.bucket:
-            problems.append(
-                f"PIPELINE_BUCKET: {self.bucket!r} is not a valid S3 bucket name (3-63 characters: "
-                "lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit)"
-            )
-        if self._region_problem:
-            problems.append(self._region_problem)
-        elif not self.aws_region:
-            problems.append(
-                "AWS region: none resolved. Set AWS_REGION (or AWS_DEFAULT_REGION), or a region in "
-                "the AWS_PROFILE's config (aws configure set region <region>)"
-            )
-
-        for var, value in (("SNOWFLAKE_ACCOUNT", self.snowflake_account), ("SNOWFLAKE_USER", self.snowflake_user)):
-            if not value:
-                problems.append(f"{var}: not set (cloud mode has no default)")
-        for target in TARGETS:
-            if self.role(target).upper() in ADMIN_ROLES and not (self.snowflake_role and target == "prod"):
-                problems.append(
-                    f"{'SNOWFLAKE_ROLE' if self.snowflake_role else f'PIPELINE_{target.upper()}_ROLE'}: "
-                    f"{self.role(target)} is an administrator role; the pipeline and dbt run as the "
-                    f"environment's own role ({self.dev_role if target == 'dev' else self.prod_role}, made by "
-                    "sql/00_account_setup.sql). Unset SNOWFLAKE_ROLE or set it to that role"
-                )
-
-        key, token = self.snowflake_private_key_path, self.snowflake_token
-        if self.snowflake_password:
-            problems.append(_password_refused())
-        if key and token:
-            problems.append(
-                "Snowflake authentication: both SNOWFLAKE_PRIVATE_KEY_PATH and SNOWFLAKE_TOKEN are set; set exactly one"
-            )
-        elif key:
-            path = Path(key).expanduser()
-            if not path.is_file():
-                problems.append(f"SNOWFLAKE_PRIVATE_KEY_PATH: {path} is not a file (the PKCS#8 .p8 private key)")
-        elif not token and not self.snowflake_password:  # the password problem names the alternatives
-            problems.append(
-                "Snowflake authentication: not set. Set SNOWFLAKE_PRIVATE_KEY_PATH (key-pair, plus "
-                "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE if the key is encrypted) or SNOWFLAKE_TOKEN "
-                "(a programmatic access token)"
-            )
-        if self.snowflake_protocol and self.snowflake_protocol not in ("https", "http"):
-            problems.append(f"SNOWFLAKE_PROTOCOL: {self.snowflake_protocol!r} must be https or http")
-        if self.snowflake_port is not None and not 0 < self.snowflake_port < 65536:
-            problems.append(f"SNOWFLAKE_PORT: {self.snowflake_port} is not a TCP port")
-        return problems
+        return settings_checks.configuration_problems(self, TARGETS, self._region_problem)
 
     def require_complete(self) -> Settings:
         """Raise one ConfigurationError naming every problem (cloud mode), before anything is
@@ -250,33 +161,7 @@ class Settings(BaseSettings):
     def check_source_url(self, url: str) -> str:
         """Return `url` if this mode may ingest it, else raise ConfigurationError naming the allowed
         schemes (and for file:// in cloud mode, how to upload the file and pass its s3:// URL)."""
-        parsed = urlparse(url)
-        scheme = parsed.scheme.lower()
-        allowed = self.allowed_source_schemes
-        shown = ", ".join(f"{s}://" for s in allowed)
-        if scheme not in allowed:
-            problem = f"{url!r}: scheme {scheme + '://' if scheme else '(none)'} is not allowed in {self.mode} mode; use {shown}"
-            if scheme == "file":
-                name = Path(unquote(parsed.path)).name or "FILE"
-                target = f"s3://{self.bucket or '<bucket>'}/{self.incoming_key(name)}"
-                problem += (
-                    f". A Glue worker cannot read your disk: upload the file first "
-                    f"(aws s3 cp {unquote(parsed.path) or 'FILE'} {target}) and pass --source-url {target}"
-                )
-            elif scheme == "http":
-                problem += ". Use the https:// address of the source"
-            raise ConfigurationError([problem], heading="Source URL refused")
-        if scheme in ("http", "https") and not parsed.netloc:
-            raise ConfigurationError([f"{url!r}: no host"], heading="Source URL refused")
-        if scheme == "s3" and (not parsed.netloc or not parsed.path.strip("/")):
-            raise ConfigurationError(
-                [f"{url!r}: an s3:// source needs s3://<bucket>/<key>"], heading="Source URL refused"
-            )
-        if scheme == "file":
-            path = Path(unquote(parsed.path))
-            if not path.is_file():
-                raise ConfigurationError([f"{url!r}: {path} is not a file"], heading="Source URL refused")
-        return url
+        return settings_checks.check_source_url(self, url)
 
     # --- derived ---------------------------------------------------------------------------------
     @cached_property
@@ -335,7 +220,7 @@ class Settings(BaseSettings):
 
     def aws_client(self, service: str, **credentials: Any) -> Any:
         """A boto3 client. Local: the emulator endpoint and the operator's keys (the IAM user that
-        holds exactly helpers.iam.operator_policy, helpers/local_cloud/bootstrap.py); cloud: the
+        holds exactly helpers.iam_operator.operator_policy, helpers/local_cloud/bootstrap.py); cloud: the
         default chain (and AWS_ENDPOINT_URL if set), nothing from .local/."""
         import boto3
         from botocore.config import Config
@@ -376,7 +261,7 @@ class Settings(BaseSettings):
             # never fall back to a password against a real account (require_complete() says so first)
             raise ConfigurationError(
                 [
-                    _password_refused()
+                    password_refused()
                     if self.snowflake_password
                     else "Snowflake authentication: set SNOWFLAKE_PRIVATE_KEY_PATH or SNOWFLAKE_TOKEN"
                 ],

@@ -8,7 +8,7 @@ real AWS and Snowflake; only `Settings` (endpoints and credentials) differs. Wha
                         under .local/), makes a local admin (for the bootstrap and tests only) and
                         switches moto's IAM enforcement on, so policies are really evaluated.
 * bootstrap.py        - what an administrator sets up once, run by every `up`: the `operator` IAM user
-                        holding exactly helpers.iam.operator_policy, whose key `Settings.aws_client`
+                        holding exactly helpers.iam_operator.operator_policy, whose key `Settings.aws_client`
                         signs with in local mode; `admin_client` for what only the admin may do.
 * aws_server.py       - moto (IAM, STS, S3, Glue, CloudWatch Logs). Adds what moto lacks and the
                         pipeline relies on: a Glue job run really runs its script, as Glue would,

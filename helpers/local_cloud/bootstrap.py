@@ -5,7 +5,7 @@ Steps (`STEPS`, run in order; each is idempotent, so a second `up`, or `up` agai
 already running, changes only what differs):
 
 * `aws_operator` - the IAM user `operator` (OPERATOR_USER) holding exactly
-  `helpers.iam.operator_policy` for the settings' names (bucket, prefixes, roles, Glue job), and one
+  `helpers.iam_operator.operator_policy` for the settings' names (bucket, prefixes, roles, Glue job), and one
   access key, recorded in the connection file (cloud.json) next to the admin keys. In local mode
   `Settings.aws_client` signs every call with that key, so a run, a prod run, `plan` and `teardown`
   locally prove the policy sufficient, and a call the policy does not allow fails here as it would
@@ -16,7 +16,7 @@ The policy is a customer-managed policy attached to the user, not an inline one:
 inline policies at 2,048 characters in total (whitespace not counted), and the operator policy is
 about twice that; a managed policy may hold 6,144
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html). It is also the form
-the README's real-account setup uses (helpers.iam.github_deploy_role), and a changed policy becomes
+the README's real-account setup uses (helpers.iam_operator.github_deploy_role), and a changed policy becomes
 a new default version instead of a replaced document.
 
 * `snowflake_account` - the Snowflake account setup (sql/00_account_setup.sql) for the settings' names,
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers import iam
+from helpers import iam, iam_operator, iam_policies
 from helpers.settings import Settings
 
 OPERATOR_USER = "operator"
@@ -94,9 +94,9 @@ Step = Callable[[Bootstrap], None]
 
 
 def operator_policy_for(settings: Settings, account_id: str) -> dict[str, Any]:
-    """helpers.iam.operator_policy for these settings' names."""
+    """helpers.iam_operator.operator_policy for these settings' names."""
     s = settings
-    names = iam.Names(
+    names = iam_policies.Names(
         s.bucket or "",
         s.data_prefix,
         s.scripts_prefix,
@@ -105,7 +105,7 @@ def operator_policy_for(settings: Settings, account_id: str) -> dict[str, Any]:
         account_id,
         s.incoming_prefix,
     )
-    return iam.operator_policy(names, s.glue_role_name, s.snowflake_role_name, s.glue_job_name)
+    return iam_operator.operator_policy(names, s.glue_role_name, s.snowflake_role_name, s.glue_job_name)
 
 
 def aws_operator(ctx: Bootstrap) -> None:

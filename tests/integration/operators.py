@@ -1,7 +1,7 @@
 """The local operator, for tests that run the pipeline under names of their own.
 
 In local mode every AWS call is signed as the one `operator` user, which holds exactly
-`helpers.iam.operator_policy` for the default settings' names (helpers/local_cloud/bootstrap.py). A
+`helpers.iam_operator.operator_policy` for the default settings' names (helpers/local_cloud/bootstrap.py). A
 test module with its own bucket, roles and Glue job is a second deployment: in a real account its
 operator would need the operator policy for those names too. `operating(settings)` gives the operator
 exactly that, as a second managed policy (IAM's answer is the union of a user's policies,

@@ -1,7 +1,7 @@
 """A cloud-mode rehearsal: `PIPELINE_MODE=cloud` against the local cloud through explicit endpoint
 overrides, so the path a real user takes (standard AWS credential chain, key-pair auth, a bucket they
 name, an s3:// source, no local-only defaults) runs end to end: dev, prod, teardown - as an operator
-holding exactly `helpers.iam.operator_policy` (the least-privilege identity policy the README tells a
+holding exactly `helpers.iam_operator.operator_policy` (the least-privilege identity policy the README tells a
 user to attach), so the run, the prod run and the teardown prove that policy sufficient under the local
 AWS's enforcement (IAM, S3 object ARNs, Glue job and Logs ARNs, iam:PassRole to Glue only).
 
@@ -26,7 +26,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from helpers import iam as iam_policies
+from helpers import iam_operator, iam_policies
 from helpers.local_cloud.account_bootstrap import setup_snowflake_account
 from helpers.local_cloud.bootstrap import admin_client
 from helpers.settings import PROJECT_ROOT, Settings
@@ -49,7 +49,7 @@ def cloud_env(local_cloud, tmp_path_factory) -> dict[str, str]:
         "snowflake_role": f"rehearsal-snowflake-{suffix}",
     }
     account = local.aws_client("sts").get_caller_identity()["Account"]
-    policy = iam_policies.operator_policy(
+    policy = iam_operator.operator_policy(
         iam_policies.Names(names["bucket"], "data/countries/", "scripts/", "quarantine/", "us-east-1", account),
         names["glue_role"],
         names["snowflake_role"],

@@ -37,7 +37,7 @@ import pytest
 from botocore.exceptions import ClientError
 from parliament import analyze_policy_string
 
-from helpers import glue_job, iam, load, storage, warehouse
+from helpers import glue_job, iam, iam_policies, load, storage, warehouse
 from helpers import teardown as td
 from helpers.pipeline import Pipeline
 from helpers.local_cloud.bootstrap import admin_client
@@ -295,8 +295,8 @@ def test_deployed_policies_are_exactly_the_linted_documents(lp):
     s, roles = lp["s"], lp["roles"]
     admin_iam, names = admin_client(s, "iam"), Pipeline(s).names()
     for role, policy_arn, expected in (
-        (s.glue_role_name, roles.glue_policy_arn, iam.glue_role_policy(names)),
-        (s.snowflake_role_name, roles.snowflake_policy_arn, iam.snowflake_role_policy(names)),
+        (s.glue_role_name, roles.glue_policy_arn, iam_policies.glue_role_policy(names)),
+        (s.snowflake_role_name, roles.snowflake_policy_arn, iam_policies.snowflake_role_policy(names)),
     ):
         version = admin_iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
         document = admin_iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)["PolicyVersion"]["Document"]
@@ -313,9 +313,9 @@ def test_deployed_policies_are_exactly_the_linted_documents(lp):
 def test_deployed_trust_policies_name_exactly_glue_and_snowflakes_principal_with_its_external_id(lp):
     s, integration = lp["s"], lp["integration"]
     admin_iam = admin_client(s, "iam")
-    assert iam.get_trust_policy(admin_iam, s.glue_role_name) == iam.glue_trust_policy()
+    assert iam.get_trust_policy(admin_iam, s.glue_role_name) == iam_policies.glue_trust_policy()
     assert integration["storage_aws_iam_user_arn"] == lp["principal"]["arn"]
-    assert iam.get_trust_policy(admin_iam, s.snowflake_role_name) == iam.snowflake_trust_policy(
+    assert iam.get_trust_policy(admin_iam, s.snowflake_role_name) == iam_policies.snowflake_trust_policy(
         lp["principal"]["arn"], integration["storage_aws_external_id"]
     )
 
@@ -368,7 +368,7 @@ def test_snowflake_role_cannot_list_the_accounts_buckets(snowflake_s3):
 # --- assuming the integration role ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("external_id", ["not-the-external-id", iam.PLACEHOLDER_EXTERNAL_ID])
+@pytest.mark.parametrize("external_id", ["not-the-external-id", iam_policies.PLACEHOLDER_EXTERNAL_ID])
 def test_assuming_the_snowflake_role_with_a_wrong_external_id_is_denied(lp, external_id):
     with pytest.raises(ClientError) as denied:
         assume_snowflake_role(lp, ExternalId=external_id)
@@ -461,9 +461,9 @@ def test_a_stage_whose_role_trusts_snowflake_can_list_and_copy(lp):
 def test_a_stage_whose_trust_policy_is_still_the_placeholder_cannot_list(lp):
     u = lp["untrusted"]
     account = Pipeline(u).names().account_id
-    assert iam.get_trust_policy(u.aws_client("iam"), u.snowflake_role_name) == iam.snowflake_placeholder_trust_policy(
-        account
-    )
+    assert iam.get_trust_policy(
+        u.aws_client("iam"), u.snowflake_role_name
+    ) == iam_policies.snowflake_placeholder_trust_policy(account)
     with warehouse.connect(u, None) as conn, pytest.raises(Exception, match="Error assuming AWS_ROLE"):
         warehouse.execute(conn, f"LIST @{u.database('dev')}.LANDING.COUNTRIES_STAGE")
 

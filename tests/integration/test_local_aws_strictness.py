@@ -26,14 +26,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import glue_job, iam
+from helpers import glue_job, iam_policies
 from helpers.local_cloud.launcher import PROJECT_ROOT, _free_port, _healthy
 from helpers.local_cloud.bootstrap import admin_client
 from helpers.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-GLUE_TRUST = iam.glue_trust_policy()
+GLUE_TRUST = iam_policies.glue_trust_policy()
 PASS_ROLE_DENIED = "User: {user} is not authorized to perform: iam:PassRole on resource: {role} because no identity-based policy allows the iam:PassRole action"
 PASS_ROLE_EXPLICIT = "User: {user} is not authorized to perform: iam:PassRole on resource: {role} with an explicit deny in an identity-based policy"
 
@@ -341,11 +341,11 @@ def test_a_logs_policy_scoped_to_one_group_is_denied_on_another(p):
 
 
 def test_the_pipeline_glue_log_statement_allows_its_groups_only(p):
-    """helpers/iam.py's WriteOwnLogs statement (log-group:/aws-glue/python-jobs/*) is evaluated on
+    """helpers/iam_policies.py's WriteOwnLogs statement (log-group:/aws-glue/python-jobs/*) is evaluated on
     the real ARNs: the Glue groups pass, any other group is denied.
     https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html"""
-    names = iam.Names("b", "data/", "scripts/", "quarantine/", p.s.aws_region, p.account)
-    statement = next(st for st in iam.glue_role_policy(names)["Statement"] if st["Sid"] == "WriteOwnLogs")
+    names = iam_policies.Names("b", "data/", "scripts/", "quarantine/", p.s.aws_region, p.account)
+    statement = next(st for st in iam_policies.glue_role_policy(names)["Statement"] if st["Sid"] == "WriteOwnLogs")
     _, creds = p.user("pipeline-logs", statement)
     logs, admin_logs = p.s.aws_client("logs", **creds), admin_client(p.s, "logs")
     stream, other = f"strict-{p.tag}", f"/strict/{p.tag}/other"
@@ -417,10 +417,10 @@ def test_a_job_whose_role_may_not_write_logs_has_no_logs(p):
 
 
 def test_a_job_with_the_pipelines_log_statement_writes_its_logs(p):
-    """The pipeline's own role policy (helpers/iam.py glue_role_policy, WriteOwnLogs) is enough.
+    """The pipeline's own role policy (helpers/iam_policies.py glue_role_policy, WriteOwnLogs) is enough.
     https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html"""
-    names = iam.Names("b", "data/", "scripts/", "quarantine/", p.s.aws_region, p.account)
-    statement = next(st for st in iam.glue_role_policy(names)["Statement"] if st["Sid"] == "WriteOwnLogs")
+    names = iam_policies.Names("b", "data/", "scripts/", "quarantine/", p.s.aws_region, p.account)
+    statement = next(st for st in iam_policies.glue_role_policy(names)["Statement"] if st["Sid"] == "WriteOwnLogs")
     run_id, run = _run_hello_job(p, "with-logs", statement)
     assert run["JobRunState"] == "SUCCEEDED", run
     logs = admin_client(p.s, "logs")

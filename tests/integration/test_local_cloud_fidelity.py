@@ -15,7 +15,7 @@ import uuid
 import pytest
 import snowflake.connector.errors
 
-from helpers import iam, warehouse
+from helpers import iam_policies, warehouse
 from helpers.local_cloud.bootstrap import admin_client
 
 pytestmark = pytest.mark.integration
@@ -48,13 +48,13 @@ def s3_stage(settings, conn):
     bucket = _name("fid-")
     s3.create_bucket(Bucket=bucket)
     account = admin_client(settings, "sts").get_caller_identity()["Account"]
-    names = iam.Names(bucket, "data/", "scripts/", "quarantine/", settings.aws_region, account)
+    names = iam_policies.Names(bucket, "data/", "scripts/", "quarantine/", settings.aws_region, account)
     role = _name("fid-role-")
     role_arn = iam_client.create_role(
-        RoleName=role, AssumeRolePolicyDocument=json.dumps(iam.snowflake_placeholder_trust_policy(account))
+        RoleName=role, AssumeRolePolicyDocument=json.dumps(iam_policies.snowflake_placeholder_trust_policy(account))
     )["Role"]["Arn"]
     iam_client.put_role_policy(
-        RoleName=role, PolicyName="read", PolicyDocument=json.dumps(iam.snowflake_role_policy(names))
+        RoleName=role, PolicyName="read", PolicyDocument=json.dumps(iam_policies.snowflake_role_policy(names))
     )
     integration = _name("FID_INT_").upper()
     q(
@@ -74,7 +74,7 @@ def s3_stage(settings, conn):
         "stage": stage,
         "s3": s3,
         "iam": iam_client,
-        "trust": iam.snowflake_trust_policy(desc["STORAGE_AWS_IAM_USER_ARN"], desc["STORAGE_AWS_EXTERNAL_ID"]),
+        "trust": iam_policies.snowflake_trust_policy(desc["STORAGE_AWS_IAM_USER_ARN"], desc["STORAGE_AWS_EXTERNAL_ID"]),
     }
 
 
@@ -93,7 +93,7 @@ def test_desc_integration_reports_an_existing_iam_user_and_an_external_id(settin
     user = admin_client(settings, "iam").get_user(UserName=user_arn.split("/")[-1])["User"]
     assert user["Arn"] == user_arn
     assert desc["STORAGE_AWS_ROLE_ARN"] == s3_stage["role_arn"]
-    assert desc["STORAGE_AWS_EXTERNAL_ID"] and desc["STORAGE_AWS_EXTERNAL_ID"] != iam.PLACEHOLDER_EXTERNAL_ID
+    assert desc["STORAGE_AWS_EXTERNAL_ID"] and desc["STORAGE_AWS_EXTERNAL_ID"] != iam_policies.PLACEHOLDER_EXTERNAL_ID
     assert desc["STORAGE_ALLOWED_LOCATIONS"] == f"s3://{s3_stage['bucket']}/data/"
 
 
@@ -143,7 +143,7 @@ def test_stage_cannot_list_until_the_trust_policy_names_snowflakes_principal_and
     with pytest.raises(ProgrammingError, match="Error assuming AWS_ROLE"):
         q(conn, f"LIST @{s3_stage['stage']}")
     # the right principal with a wrong external id is refused too
-    wrong = iam.snowflake_trust_policy(s3_stage["desc"]["STORAGE_AWS_IAM_USER_ARN"], "not-the-external-id")
+    wrong = iam_policies.snowflake_trust_policy(s3_stage["desc"]["STORAGE_AWS_IAM_USER_ARN"], "not-the-external-id")
     s3_stage["iam"].update_assume_role_policy(RoleName=s3_stage["role"], PolicyDocument=json.dumps(wrong))
     with pytest.raises(ProgrammingError, match="Error assuming AWS_ROLE"):
         q(conn, f"LIST @{s3_stage['stage']}")

@@ -1,5 +1,5 @@
 """In local mode the pipeline runs as the `operator` IAM user, which holds exactly
-`helpers.iam.operator_policy` for the settings' names (helpers/local_cloud/bootstrap.py); the local
+`helpers.iam_operator.operator_policy` for the settings' names (helpers/local_cloud/bootstrap.py); the local
 admin's keys only bootstrap the local cloud (and serve tests, through `admin_client`).
 
 A dev run, a prod run and a teardown succeed as the operator: tests/integration/test_pipeline.py and
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import glue_job, iam
+from helpers import glue_job, iam_policies
 from helpers.local_cloud.bootstrap import (
     OPERATOR_KEY_FILE,
     OPERATOR_POLICY,
@@ -109,7 +109,7 @@ def foreign(local_cloud) -> Iterator[dict[str, str]]:
     s3.create_bucket(Bucket=names["bucket"])
     s3.put_object(Bucket=names["bucket"], Key="theirs.txt", Body=b"not the pipeline's")
     names["role arn"] = admin_iam.create_role(
-        RoleName=names["role"], AssumeRolePolicyDocument=json.dumps(iam.glue_trust_policy())
+        RoleName=names["role"], AssumeRolePolicyDocument=json.dumps(iam_policies.glue_trust_policy())
     )["Role"]["Arn"]
     glue.create_job(
         Name=names["job"],
@@ -153,7 +153,7 @@ def _probes(clients: Callable[[str], Any], names: dict[str, str], s: Settings) -
         "write another bucket": lambda: s3.put_object(Bucket=names["bucket"], Key="ours.txt", Body=b"x"),
         # another role
         "iam:CreateRole on another name": lambda: iam_client.create_role(
-            RoleName=names["new role"], AssumeRolePolicyDocument=json.dumps(iam.glue_trust_policy())
+            RoleName=names["new role"], AssumeRolePolicyDocument=json.dumps(iam_policies.glue_trust_policy())
         ),
         "read another role": lambda: iam_client.get_role(RoleName=names["role"]),
         "widen another role": lambda: iam_client.put_role_policy(

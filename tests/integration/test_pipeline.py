@@ -1,6 +1,6 @@
 """The whole pipeline on the local cloud: exact results, lineage, idempotency, dev and prod - as the
 local operator (helpers/local_cloud/bootstrap.py): every AWS request of the dev and the prod run is
-signed with the operator's key, so its policy alone (helpers.iam.operator_policy) sufficed."""
+signed with the operator's key, so its policy alone (helpers.iam_operator.operator_policy) sufficed."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import glue_job, iam, warehouse
+from helpers import glue_job, iam, iam_policies, warehouse
 from helpers import teardown as td
 from helpers.pipeline import Pipeline
 from helpers.local_cloud.bootstrap import admin_client
@@ -287,7 +287,7 @@ def test_teardown_after_a_run_that_crashed_between_glue_and_dbt(deployment):
     pipeline.setup_integration(roles, "dev")
     pipeline.setup_stage("dev")
     iam_client, names = s.aws_client("iam"), pipeline.names()
-    changed = iam.glue_role_policy(names)
+    changed = iam_policies.glue_role_policy(names)
     changed["Statement"][0]["Sid"] = "ReadJobScriptV2"
     iam.ensure_managed_policy(iam_client, names.account_id, f"{s.glue_role_name}-policy", changed, "changed")
     assert len(iam_client.list_policy_versions(PolicyArn=roles.glue_policy_arn)["Versions"]) == 2
@@ -342,11 +342,11 @@ def test_teardown_deletes_nothing_that_is_not_ours(deployment):
     s3.create_bucket(Bucket=foreign)
     s3.put_object(Bucket=foreign, Key="data/countries/countries.ndjson", Body=b"{}\n")
     s3.create_bucket(Bucket=f"{s.bucket}-2")
-    trust = iam.glue_trust_policy()
+    trust = iam_policies.glue_trust_policy()
     iam_client.create_role(RoleName=foreign, AssumeRolePolicyDocument=json.dumps(trust))
     iam_client.create_role(RoleName=f"{s.glue_role_name}-2", AssumeRolePolicyDocument=json.dumps(trust))
     foreign_policy = iam_client.create_policy(
-        PolicyName=f"{foreign}-policy", PolicyDocument=json.dumps(iam.glue_role_policy(pipeline.names()))
+        PolicyName=f"{foreign}-policy", PolicyDocument=json.dumps(iam_policies.glue_role_policy(pipeline.names()))
     )["Policy"]["Arn"]
     iam_client.attach_role_policy(RoleName=foreign, PolicyArn=foreign_policy)
     # ... who also reuses OUR Glue policy: AWS would refuse to delete it, and detaching it would
@@ -431,7 +431,7 @@ def test_the_aws_rules_refuse_what_moto_would_allow(deployment, aws_rules):
     s = deployment
     iam_client = s.aws_client("iam")
     name = s.glue_role_name
-    iam_client.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(iam.glue_trust_policy()))
+    iam_client.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(iam_policies.glue_trust_policy()))
     arn = iam_client.create_policy(
         PolicyName=f"{name}-policy",
         PolicyDocument=json.dumps(

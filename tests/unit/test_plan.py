@@ -1,4 +1,4 @@
-"""The plan's diff rendering and cost arithmetic (helpers/plan.py), without any service."""
+"""The plan's diff rendering and cost arithmetic (helpers/plan/), without any service."""
 
 from __future__ import annotations
 
@@ -77,3 +77,26 @@ def test_prices_come_from_defaults_then_environment_then_explicit_overrides():
 def test_a_price_that_is_not_a_number_names_the_variable():
     with pytest.raises(ValueError, match="PIPELINE_PRICE_S3_GB_MONTH_USD"):
         plan.Prices.from_env({"PIPELINE_PRICE_S3_GB_MONTH_USD": "cheap"})
+
+
+def test_the_plan_shows_the_load_state_statements_a_run_sends(monkeypatch):
+    """The plan's "last load" and "record the load" statements are exactly what helpers/load_state.py
+    sends when a run reads and writes LOAD_STATE, so the plan cannot show a stale copy of them."""
+    from helpers import load_state, warehouse
+    from helpers.settings import Settings
+
+    s = Settings(_env_file=None, mode="local")
+    shown = plan.rendered_statements(s, "dev", "arn:aws:iam::111122223333:role/sf-role")
+    sent: list[str] = []
+
+    class NoRows:
+        def as_dicts(self):
+            return []
+
+    monkeypatch.setattr(warehouse, "scalar", lambda _conn, sql, *_a, **_k: sent.append(sql) or 1)
+    monkeypatch.setattr(warehouse, "execute", lambda _conn, sql, *_a, **_k: sent.append(sql) or NoRows())
+    assert load_state.read(None, s.database("dev")) is None  # the table exists, but holds no row
+    assert shown["last load (Pipeline.load_state)"] == sent
+    sent.clear()
+    load_state.write(None, s.database("dev"), load_state.LoadState(run_id="run_1"))
+    assert shown["record the load (Pipeline.record_load_state)"] == sent

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from helpers.settings import GITHUB_SOURCE_URL, PASSWORD_DEPRECATION_URL, ConfigurationError, Settings
+from helpers.settings import GITHUB_SOURCE_URL, ConfigurationError, Settings
+from helpers.settings_checks import PASSWORD_DEPRECATION_URL
 
 # every variable a developer's shell could leak into these tests
 ENV_VARS = (
