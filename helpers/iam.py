@@ -133,7 +133,7 @@ def _main(argv: list[str] | None = None) -> int:
 
     s = Settings()
     account = args.account_id or s.aws_client("sts").get_caller_identity()["Account"]
-    n = Names(s.bucket, s.data_prefix, s.scripts_prefix, s.quarantine_prefix, s.aws_region, account)
+    n = Names.of(s, account)  # the same names a run uses (incoming prefix included)
     if args.command == "operator-policy":
         print(json.dumps(operator_policy(n, s.glue_role_name, s.snowflake_role_name, s.glue_job_name), indent=2))
         return 0
