@@ -154,16 +154,20 @@ class LabPage:
         self.wait_idle(timeout_s)
         return self.save()
 
-    def add_cell_and_run(self, source: str, timeout_s: float = 300) -> None:
-        """What a reader does with the one line a notebook offers: a new cell at the end, typed, run."""
+    def add_cell_and_run(self, source: str, timeout_s: float = 300) -> Any:
+        """What a reader does with the one line a notebook offers: a new cell at the end, typed, run
+        (Ctrl+Enter: run in place). Returns that cell as saved."""
         self.page.locator(".jp-Notebook .jp-Cell").last.click()
         self.page.keyboard.press("Escape")
         self.page.keyboard.press("b")  # command mode: insert a cell below
         self.page.keyboard.press("Enter")  # edit mode
         self.page.keyboard.insert_text(source)
-        self.page.keyboard.press("Shift+Enter")
+        self.page.keyboard.press("Control+Enter")
         time.sleep(1)
         self.wait_idle(timeout_s)
+        cell = self.save().cells[-1]
+        assert cell.source == source, f"the typed cell is not the last one: {cell.source!r}"
+        return cell
 
     def delete_last_cell(self) -> None:
         """The reader's helper cell goes again (command mode `d d`), so Run All runs the notebook as shipped."""
@@ -183,14 +187,21 @@ class LabPage:
         raise TimeoutError(f"{self.name}: JupyterLab did not save the notebook")
 
 
+def cell_errors(cell: Any) -> list[dict[str, Any]]:
+    return [
+        {"ename": out.get("ename"), "evalue": out.get("evalue"), "traceback": out.get("traceback")}
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+
+
 def errors(notebook: Any) -> list[dict[str, Any]]:
     """Every error output of the notebook, with its cell index."""
     return [
-        {"cell": i, "ename": out.get("ename"), "evalue": out.get("evalue"), "traceback": out.get("traceback")}
+        {"cell": i, **error}
         for i, cell in enumerate(notebook.cells)
         if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
+        for error in cell_errors(cell)
     ]
 
 

@@ -24,7 +24,7 @@ import pytest
 from helpers.screenshots import find_browser
 from helpers.settings import Settings
 from tests.integration.operators import operating
-from tests.jupyterlab import JupyterLab, LabPage, browser, errors, unexecuted
+from tests.jupyterlab import JupyterLab, LabPage, browser, cell_errors, errors, unexecuted
 
 pytestmark = pytest.mark.skipif(
     find_browser() is None, reason="no Chromium installed: apt-get install chromium to run the JupyterLab test"
@@ -82,7 +82,9 @@ def _start_anywhere(chromium: Any, lab: JupyterLab, name: str) -> Any:
     offered = re.search(r"prepare\([^)]*\)", stop["evalue"])
     assert offered, f"no prepare(...) line offered: {stop['evalue']}"
 
-    page.add_cell_and_run(offered.group(0), timeout_s=600)
+    prepared = page.add_cell_and_run(offered.group(0), timeout_s=600)
+    assert prepared.get("execution_count"), "the prepare line did not run"
+    assert cell_errors(prepared) == [], prepared.get("outputs")
     page.delete_last_cell()
     again = page.run_all(timeout_s=600)
     assert errors(again) == [], errors(again)
