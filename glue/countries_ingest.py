@@ -257,9 +257,8 @@ def _s3_download(s3: Any, url: str, bucket: str, max_bytes: int, sink: Any, etag
         obj = s3.get_object(Bucket=src, Key=key, **({"IfNoneMatch": etag} if etag else {}))
         try:
             if obj["ContentLength"] > max_bytes:  # before reading a byte
-                raise fail(
-                    "too_large", url=url, max_bytes=max_bytes, detail=f"its ContentLength is {obj['ContentLength']}"
-                )
+                detail = f"its ContentLength is {obj['ContentLength']}"
+                raise fail("too_large", url=url, max_bytes=max_bytes, detail=detail)
             return (*copy_capped(obj["Body"].read, url, max_bytes, sink), {"source-etag": obj["ETag"]})
         finally:
             obj["Body"].close()
@@ -279,12 +278,8 @@ def fetch_to(
     """Download url into the binary file `sink`: s3:// with boto3; http(s) with urllib3, retrying
     transient failures with exponential backoff (each attempt starts the file again). With `conditions`
     (If-None-Match / If-Modified-Since headers) it may return None: 304 Not Modified."""
-    parts, bucket, attempts, conditions = (
-        urllib.parse.urlsplit(url),
-        options["bucket"],
-        options["max_attempts"],
-        conditions or {},
-    )
+    parts, bucket, attempts = urllib.parse.urlsplit(url), options["bucket"], options["max_attempts"]
+    conditions = conditions or {}
     scheme, name = parts.scheme.lower(), os.path.basename(parts.path) or "countries.json"
     if scheme not in ("http", "https", "s3"):
         raise fail("file" if scheme == "file" else "scheme", url=url, bucket=bucket, name=name)
@@ -546,11 +541,8 @@ def run(argv: Sequence[str], s3_client: Any, failure: Dict[str, Any]) -> Dict[st
     failure.update(run_id=run_id, source_url=url, stage="download")
     s3 = s3_client if s3_client is not None else boto3.client("s3")  # reads s3:// sources, writes output
     with open(__file__, "rb") as script:  # a landed file is "the same" only if the same code made it
-        metadata = {
-            "source-url": url,
-            "run-id": run_id,
-            "ingest-script-sha256": hashlib.sha256(script.read()).hexdigest(),
-        }
+        script_sha256 = hashlib.sha256(script.read()).hexdigest()
+    metadata = {"source-url": url, "run-id": run_id, "ingest-script-sha256": script_sha256}
     landed, conditions = landed_source(s3, options, metadata) if options["skip_if_sha256"] else ({}, {})
     log(f"run {run_id}: fetching {url}" + "".join(f"; {h}: {v}" for h, v in conditions.items()))
     summary = dict.fromkeys(SUMMARY_FIELDS.split())
@@ -585,9 +577,8 @@ def run(argv: Sequence[str], s3_client: Any, failure: Dict[str, Any]) -> Dict[st
         counts.update(quarantined=split.quarantined, quarantine_reasons=dict(sorted(split.reasons.items())))
         summary.update(counts)
         if split.loaded and options["skip_if_sha256"] == sha256:
-            # The landed file holds this very source (its metadata; the caller checked the script sha256):
-            # writing it again would only add an identical version. Its quarantine is under the run that
-            # landed it.
+            # The landed file holds this very source (the caller checked its metadata): writing it again
+            # would only add an identical version. Its quarantine is under the run that landed it.
             log(f"source unchanged (sha256 {sha256} is what the landed file holds): nothing written")
             return {**summary, "unchanged": True}
         failure["stage"] = "write"
