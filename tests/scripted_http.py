@@ -1,11 +1,15 @@
 """A scripted HTTP source on loopback, for tests of what the pipeline does with bad servers:
 per path, a list of replies served in order (the last one repeats), each with a status, a body,
-an optional delay (timeouts) and an optional missing Content-Length (truncated bodies)."""
+an optional delay (timeouts) and an optional missing Content-Length (truncated bodies).
+
+Like raw.githubusercontent.com, a 200 carries an ETag (a hash of its body), and a GET whose
+If-None-Match names it is answered 304 Not Modified with no body (RFC 9110 section 13.1.2)."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import http.server
 import threading
 import time
@@ -28,6 +32,8 @@ class ScriptedServer:
     base_url: str
     routes: dict[str, list[Reply]] = field(default_factory=dict)
     hits: collections.Counter = field(default_factory=collections.Counter)
+    body_bytes: collections.Counter = field(default_factory=collections.Counter)  # body bytes sent, per path
+    requests: dict[str, list[dict[str, str]]] = field(default_factory=lambda: collections.defaultdict(list))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def script(self, path: str, *replies: Reply) -> str:
@@ -35,9 +41,10 @@ class ScriptedServer:
         self.routes[path] = list(replies)
         return self.base_url + path
 
-    def next_reply(self, path: str) -> Reply:
+    def next_reply(self, path: str, headers: dict[str, str]) -> Reply:
         with self.lock:
             self.hits[path] += 1
+            self.requests[path].append(headers)
             replies = self.routes.get(path) or [Reply(404, b"no such path")]
             return replies.pop(0) if len(replies) > 1 else replies[0]
 
@@ -46,15 +53,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self) -> None:  # noqa: N802
-        reply = self.server.scripted.next_reply(self.path)  # type: ignore[attr-defined]
+        scripted = self.server.scripted  # type: ignore[attr-defined]
+        reply = scripted.next_reply(self.path, dict(self.headers))
         if reply.delay:
             time.sleep(reply.delay)
-        self.send_response(reply.status, reply.reason)
-        self.send_header("Content-Type", "application/json")
-        if reply.content_length:
-            self.send_header("Content-Length", str(len(reply.body)))
+        etag = f'"{hashlib.sha256(reply.body).hexdigest()[:32]}"' if reply.status == 200 else None
+        asked = [tag.strip().removeprefix("W/") for tag in self.headers.get("If-None-Match", "").split(",")]
+        not_modified = etag is not None and (etag in asked or "*" in asked)
+        self.send_response(304 if not_modified else reply.status, None if not_modified else reply.reason)
+        if etag:
+            self.send_header("ETag", etag)
+        body = b"" if not_modified else reply.body
+        if not not_modified:
+            self.send_header("Content-Type", "application/json")
+            if reply.content_length:
+                self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(reply.body)
+        self.wfile.write(body)
+        with scripted.lock:
+            scripted.body_bytes[self.path] += len(body)
 
     def log_message(self, *args: Any) -> None:
         pass

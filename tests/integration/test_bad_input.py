@@ -209,6 +209,37 @@ def test_a_500_then_success_is_retried_with_backoff_and_the_retry_is_in_the_repo
     assert_reconciled(support.report_file(settings, report.run_id))
 
 
+def test_an_unchanged_http_source_is_a_conditional_request_and_a_changed_one_is_downloaded(record_run, source):
+    """Like raw.githubusercontent.com, the source sends an ETag and answers If-None-Match with 304
+    (tests/scripted_http.py). The second run of an unchanged source asks with the ETag the landed file
+    keeps and downloads 0 bytes, and the pipeline skips it as before; a changed source (new ETag) is
+    downloaded and loaded."""
+    settings = support.isolated_settings()
+    url = source.script("/etag.json", Reply(200, FIXTURE_BYTES))  # not record_run's source: it lands
+    first = Pipeline(settings).run(source_url=url, target="dev")
+    assert first.status == "succeeded" and first.steps["landing"]["written"] is True
+    versions, sent = support.data_versions(settings), source.body_bytes["/etag.json"]
+    etag = source.requests["/etag.json"][-1].get("If-None-Match")
+    assert etag is None and sent == len(FIXTURE_BYTES)
+
+    again = Pipeline(settings).run(source_url=url, target="dev")
+    assert again.status == "succeeded"
+    assert source.requests["/etag.json"][-1]["If-None-Match"].startswith('"')
+    assert source.body_bytes["/etag.json"] == sent, "the unchanged source was not downloaded again"
+    assert again.steps["landing"]["skipped"] == again.steps["dbt"]["skipped"] == "unchanged source"
+    assert again.steps["source"] == first.steps["source"] and support.data_versions(settings) == versions
+    assert any("304 Not Modified" in line for line in again.steps["glue"]["log"])
+    assert_reconciled(support.report_file(settings, again.run_id))
+
+    changed = support.problem_source_bytes()  # record_run's source again: the next cases start from it
+    source.script("/etag.json", Reply(200, changed))
+    third = Pipeline(settings).run(source_url=url, target="dev")
+    assert third.status == "succeeded" and third.steps["landing"]["written"] is True
+    assert source.body_bytes["/etag.json"] == sent + len(changed)
+    assert third.steps["landing"]["loaded"] == 15 and len(support.data_versions(settings)) == len(versions) + 1
+    assert_reconciled(support.report_file(settings, third.run_id))
+
+
 # -- record-level failures: one run (record_run), one record per case -----------------------------
 # (index in the source, the cca3 that must not reach RAW or None, the expected reason code)
 RECORD_CASES = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import functools
 import hashlib
 import http.server
 import importlib.util
@@ -275,6 +276,10 @@ def test_fixture_from_s3_lands_every_record(ingest, capsys, s3, fixture_bytes, f
         "run-id": RUN_ID,
         "records": "20",
         "ingest-script-sha256": hashlib.sha256(SCRIPT.read_bytes()).hexdigest(),
+        # what a later 304 Not Modified reports, and the validator to ask with
+        "counts": compact({k: summary[k] for k in ("source_bytes", "source_sha256", "received", "loaded")})[:-1]
+        + ',"quarantined":0,"quarantine_reasons":{}}',
+        "source-etag": s3.head_object(Bucket=BUCKET, Key=SOURCE_KEY)["ETag"],
     }
     assert summary["unchanged"] is False
     assert_landed_equals(s3, fixture_records, summary)
@@ -1014,6 +1019,97 @@ def test_unchanged_source_is_not_written_again(ingest, capsys, s3, fixture_bytes
     assert summary["source_sha256"] == first["source_sha256"]
     assert all_versions(s3) == versions, "an unchanged source must not add an S3 version"
     assert "source unchanged" in err
+
+
+def test_an_unchanged_http_source_is_a_conditional_request_that_downloads_nothing(
+    ingest, capsys, s3, server, fixture_bytes
+):
+    """raw.githubusercontent.com sends an ETag and answers If-None-Match with 304 Not Modified (as
+    tests/scripted_http.py does; RFC 9110 section 13.1.2). The landed file keeps the source's ETag and
+    counts in its metadata, so the next run asks conditionally and, on a 304, reports "unchanged" with
+    the same summary fields as an unchanged download, without downloading a byte."""
+    url = server.script("/countries.json", Reply(200, fixture_bytes))
+    rc, out, err = run_job(ingest, capsys, url)
+    assert rc == 0, err
+    first, versions = json.loads(out), all_versions(s3)
+    etag = s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"]["source-etag"]
+    assert server.requests["/countries.json"][0].get("If-None-Match") is None and etag.startswith('"')
+    sent = server.body_bytes["/countries.json"]
+    assert sent == len(fixture_bytes)
+
+    rc, out, err = run_job(ingest, capsys, url, "--skip_if_sha256", first["source_sha256"])
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert server.requests["/countries.json"][1]["If-None-Match"] == etag
+    assert server.body_bytes["/countries.json"] == sent, "a 304 has no body: nothing was downloaded"
+    assert summary == {**first, "version_id": None, "quarantine_key": None, "unchanged": True}
+    assert all_versions(s3) == versions
+    assert "source unchanged (304 Not Modified to If-None-Match)" in err
+
+    # the source changes: its new ETag does not match, so it is downloaded and landed (with the new ETag)
+    changed = json.dumps(json.loads(fixture_bytes)[:5], ensure_ascii=False).encode("utf-8")
+    server.script("/countries.json", Reply(200, changed))
+    rc, out, err = run_job(ingest, capsys, url, "--skip_if_sha256", first["source_sha256"])
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert server.requests["/countries.json"][2]["If-None-Match"] == etag
+    assert server.body_bytes["/countries.json"] == sent + len(changed)
+    assert (summary["unchanged"], summary["loaded"], summary["source_bytes"]) == (False, 5, len(changed))
+    assert s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"]["source-etag"] != etag
+    assert len(all_versions(s3)) == len(versions) + 1
+
+
+def test_an_unchanged_s3_source_is_a_conditional_get_object(ingest, capsys, s3, monkeypatch, fixture_bytes):
+    """GetObject with If-None-Match answers 304 Not Modified when the ETag still matches:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (If-None-Match)."""
+    url = write_source(s3)
+    first = json.loads(run_job(ingest, capsys, url)[1])
+    with monkeypatch.context() as patched:
+        patched.setattr(ingest, "copy_capped", lambda *a: pytest.fail("an unchanged source must not be read"))
+        rc, out, err = run_job(ingest, capsys, url, "--skip_if_sha256", first["source_sha256"])
+    assert rc == 0, err
+    assert json.loads(out) == {**first, "version_id": None, "unchanged": True}
+    write_source(s3, fixture_bytes.replace(b"Argentina", b"Argentinia"))  # a new ETag
+    rc, out, err = run_job(ingest, capsys, url, "--skip_if_sha256", first["source_sha256"])
+    assert rc == 0, err
+    changed = json.loads(out)
+    assert changed["unchanged"] is False and changed["source_sha256"] != first["source_sha256"]
+
+
+def test_a_source_with_only_last_modified_is_asked_with_if_modified_since(ingest, capsys, s3, tmp_path, fixture_bytes):
+    """The local cloud's source (python -m http.server, helpers/local_cloud/launcher.py) sends Last-Modified,
+    no ETag, and answers If-Modified-Since with 304 when the file is not newer (RFC 9110 section 13.1.3)."""
+    (tmp_path / "countries.json").write_bytes(fixture_bytes)
+    handler = functools.partial(QuietFileHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/countries.json"
+        first = json.loads(run_job(ingest, capsys, url)[1])
+        assert "source-etag" not in s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"]
+        rc, out, err = run_job(ingest, capsys, url, "--skip_if_sha256", first["source_sha256"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert rc == 0, err
+    assert json.loads(out) == {**first, "version_id": None, "unchanged": True}
+    assert "304 Not Modified to If-Modified-Since" in err
+
+
+class QuietFileHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_no_conditional_request_without_skip_if_sha256_or_for_another_source(ingest, capsys, s3, server, fixture_bytes):
+    url = server.script("/a.json", Reply(200, fixture_bytes))
+    first = json.loads(run_job(ingest, capsys, url)[1])
+    run_job(ingest, capsys, url)  # no --skip_if_sha256 (e.g. --force): a plain download
+    other = server.script("/b.json", Reply(200, fixture_bytes))
+    rc, out, err = run_job(ingest, capsys, other, "--skip_if_sha256", first["source_sha256"])
+    assert rc == 0 and json.loads(out)["unchanged"] is True  # by its sha256, after a full download
+    assert [r.get("If-None-Match") for r in server.requests["/a.json"] + server.requests["/b.json"]] == [None] * 3
+    assert server.body_bytes["/b.json"] == len(fixture_bytes)
 
 
 def test_changed_source_is_written_despite_skip_if_sha256(ingest, capsys, s3):
