@@ -192,12 +192,16 @@ def _console_to(lines: _Lines) -> Iterator[None]:
 
 
 def _cancel_open_queries() -> None:
-    """What dbt does on Ctrl-C: cancel every query its connections are running."""
+    """What dbt does on Ctrl-C: on a connection of this thread's own, cancel every query dbt's
+    connections are running (Snowflake: SYSTEM$CANCEL_ALL_QUERIES per session); the nodes running
+    them fail and the nodes after them are skipped. Not exercised locally: fakesnow has no
+    SYSTEM$CANCEL_ALL_QUERIES."""
     from dbt.adapters.factory import FACTORY
 
     for adapter in list(FACTORY.adapters.values()):
         with contextlib.suppress(Exception):  # a dead warehouse: its queries fail on their own
-            adapter.cancel_open_connections()
+            with adapter.connection_named("master"):
+                adapter.cancel_open_connections()
 
 
 def _manifest(common: list[str], target_path: Path) -> Any:
@@ -286,29 +290,39 @@ def run_dbt(
     }
     lines = _Lines(on_line)
     timed_out = threading.Event()
+    # cancelling runs on threads of its own: never on a dbt thread, whose connection is in use
 
-    def stop() -> None:
+    def time_out() -> None:
         timed_out.set()
         _cancel_open_queries()
+
+    def given_up() -> None:  # on_line raised: stop dbt, as killing the subprocess did
+        cancellers.append(threading.Thread(target=_cancel_open_queries, name="dbt-cancel"))
+        cancellers[-1].start()
+
+    watchdog = threading.Timer(timeout_s, time_out)
+    watchdog.daemon = True
+    cancellers: list[threading.Thread] = [watchdog]
+    lines.on_error = given_up
 
     with _INVOCATION, _environment(env), dbt_entry.network_timeout(settings.snowflake_network_timeout):
         manifest = None if args[:1] and args[0] in _NO_MANIFEST else _manifest(common, target_path)
         with _environment(extra_env or {}), _console_to(lines):
-            lines.on_error = _cancel_open_queries  # on_line failed: stop dbt, as killing it did
-            watchdog = threading.Timer(timeout_s, stop)
-            watchdog.daemon = True
             watchdog.start()
             try:
                 outcome = dbtRunner(manifest=manifest).invoke([*args, *common])
             finally:
                 watchdog.cancel()
+                for canceller in cancellers:  # done before the next invocation resets dbt's adapters
+                    if canceller.ident is not None:
+                        canceller.join()
     if lines.error is not None:
         raise lines.error
     tail = list(lines.tail)
     if outcome.exception is not None and str(outcome.exception) not in "\n".join(tail):
         tail.append(f"dbt: {type(outcome.exception).__name__}: {outcome.exception}")  # e.g. a usage error
     if timed_out.is_set():
-        tail.append(f"dbt was stopped after {timeout_s:.0f}s (DBT_TIMEOUT_SECONDS): its open queries were cancelled")
+        tail.append(f"dbt ran longer than {timeout_s:.0f}s (DBT_TIMEOUT_SECONDS): its open queries were cancelled")
     # dbt's exit codes: 0 success, 1 a node failed, 2 dbt itself failed
     returncode = 0 if outcome.success else 2 if outcome.exception is not None else 1
     return DbtResult(
