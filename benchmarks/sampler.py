@@ -1,4 +1,4 @@
-"""Peak RSS summed over a set of process trees, sampled from /proc every ~0.2 s in a thread.
+"""Peak RSS summed over a set of process trees, sampled (psutil) every ~0.2 s in a thread.
 
 The trees: this process (the pipeline, dbt and notebook-kernel subprocesses, the baseline
 subprocess) plus each local-cloud server (from the launcher's PID files: moto with the Glue-script
@@ -14,21 +14,13 @@ import threading
 import time
 from pathlib import Path
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
+import psutil
 
 
 def _children_map() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+    for proc in psutil.process_iter(["ppid"]):  # a process gone meanwhile is left out
+        children.setdefault(proc.info["ppid"], []).append(proc.pid)
     return children
 
 
@@ -46,9 +38,8 @@ def tree(roots: list[int], children: dict[int, list[int]]) -> set[int]:
 
 def rss_bytes(pid: int) -> int:
     try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * PAGE
-    except (OSError, ValueError, IndexError):
+        return psutil.Process(pid).memory_info().rss
+    except psutil.Error:  # gone, or not ours to read
         return 0
 
 

@@ -1,5 +1,5 @@
 """`python -m helpers.dbt_entry <dbt arguments>`: dbt's own CLI, with a finite network timeout for the
-Snowflake connector. helpers/dbt.py runs dbt this way.
+Snowflake connector; helpers/dbt.py runs dbt in-process with the same timeout (`network_timeout`).
 
 snowflake-connector-python retries a request whose connection fails until its `network_timeout`,
 which is infinite by default, and dbt-snowflake's profile has no setting for it: a warehouse that
@@ -10,17 +10,37 @@ SNOWFLAKE_NETWORK_TIMEOUT, 300 unless set) before dbt starts; nothing else diffe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
+
+
+def set_network_timeout(seconds: int) -> int | None:
+    """The connector's default network_timeout for connections opened from now on (dbt-snowflake
+    passes none of its own); returns the previous default."""
+    from snowflake.connector import connection
+
+    previous, accepted = connection.DEFAULT_CONFIGURATION["network_timeout"]
+    connection.DEFAULT_CONFIGURATION["network_timeout"] = (seconds, accepted)
+    return previous
+
+
+@contextlib.contextmanager
+def network_timeout(seconds: int) -> Iterator[None]:
+    """`set_network_timeout` for the connections a block opens, then the default as it was (the
+    pipeline's own connections pass their timeout explicitly; other code in the process keeps its own)."""
+    previous = set_network_timeout(seconds)
+    try:
+        yield
+    finally:
+        set_network_timeout(previous)  # type: ignore[arg-type]
 
 
 def main() -> None:
     timeout = os.environ.get("DBT_SNOWFLAKE_NETWORK_TIMEOUT")
     if timeout:
-        from snowflake.connector import connection
-
-        _infinite, accepted = connection.DEFAULT_CONFIGURATION["network_timeout"]
-        connection.DEFAULT_CONFIGURATION["network_timeout"] = (int(timeout), accepted)
+        set_network_timeout(int(timeout))
     from dbt.cli.main import cli
 
     sys.argv[0] = "dbt"

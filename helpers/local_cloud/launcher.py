@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from helpers.local_cloud.bootstrap import bootstrap
 from helpers.settings import PROJECT_ROOT, Settings
 
@@ -56,8 +58,10 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     try:  # a zombie is not alive
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
         return True
 
 

@@ -203,6 +203,55 @@ def test_the_local_warehouse_reports_types_so_a_contract_mismatch_fails(pipeline
     assert re.search(r"\|\s*TOTAL_AREA\s*\|\s*FIXED\s*\|\s*REAL\s*\|\s*data type mismatch", message), message
 
 
+# -- dbt in this process ---------------------------------------------------------------------------
+def test_a_failed_invocation_leaves_nothing_that_breaks_the_next_one(pipeline, fixture_build, capfd):
+    """helpers/dbt.py runs dbt in this process (dbtRunner), and dbt keeps its flags, adapters and
+    loggers in module globals: a build whose nodes fail, an invocation dbt refuses and one stopped by
+    an `on_line` that raised must each leave the next build in the same process as good as the first.
+    dbt's console log goes to `on_line` only (never to this process's stdout, e.g. a notebook's),
+    and the connector's default network timeout is as it was outside an invocation."""
+    from snowflake.connector.connection import DEFAULT_CONFIGURATION
+
+    s = pipeline.settings
+    default_timeout = DEFAULT_CONFIGURATION["network_timeout"][0]
+    # the source tests read RAW_NOSUCH.COUNTRIES_COPY, which does not exist
+    failed = dbt.run_dbt(s, ["test", "--select", "source:load"], dbt_vars={"schema_suffix": "_NOSUCH"})
+    assert failed.returncode == 1 and failed.failures(), failed.log_tail
+    assert all(f["status"] == "error" for f in failed.failures()), failed.failures()
+    refused = dbt.run_dbt(s, ["build", "--threads", "many"])
+    assert refused.returncode == 2 and "'many' is not a valid integer" in refused.describe_failures()
+
+    def stop_at_first_model(line: str) -> None:
+        if "START sql table model" in line:
+            raise RuntimeError("the caller gave up")
+
+    with pytest.raises(RuntimeError, match="the caller gave up"):
+        dbt.build(s, "dev", "run_dbt_given_up", on_line=stop_at_first_model)
+    assert DEFAULT_CONFIGURATION["network_timeout"][0] == default_timeout
+    capfd.readouterr()
+
+    lines: list[str] = []
+    again = dbt.build(s, "dev", "run_dbt_after_failures", on_line=lines.append)
+    assert again.ok and again.counts() == fixture_build.counts()
+    assert any("Completed successfully" in line for line in lines), lines[-5:]
+    out, _err = capfd.readouterr()
+    assert "Completed successfully" not in out and "START sql table model" not in out
+    assert "Completed successfully" in (again.target_path / "logs" / "dbt.log").read_text()
+    assert DEFAULT_CONFIGURATION["network_timeout"][0] == default_timeout
+
+
+def test_a_stale_run_results_json_is_not_taken_for_this_invocations(pipeline, fixture_build):
+    """An invocation that dbt refuses writes no run_results.json; the one in the target path is an
+    earlier invocation's and must not be reported as this one's results."""
+    run_results = pipeline.settings.dbt_target_dir / "dev" / "run_results.json"
+    earlier = json.loads(run_results.read_text())
+    assert earlier["results"], "an earlier build left its results"
+    refused = dbt.run_dbt(pipeline.settings, ["build", "--threads", "many"])
+    assert refused.returncode == 2 and not refused.ok
+    assert json.loads(run_results.read_text()) == earlier, "dbt wrote no run_results.json"
+    assert refused.results == [] and refused.failures() == [] and refused.counts() == {}
+
+
 # -- source tests check this load ----------------------------------------------------------------
 def test_a_json_null_is_not_sql_null_in_the_local_warehouse(pipeline):
     """Snowflake: "The JSON null value is distinct from the SQL NULL value"

@@ -7,10 +7,13 @@ import importlib.util
 import json
 import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 
-from benchmarks import generator
+from benchmarks import generator, sampler
 from benchmarks.sampler import PeakRss
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,3 +53,22 @@ def test_peak_rss_counts_this_process():
         peak.sample()
     assert peak.total >= 50 * 1024 * 1024 and peak.groups["pipeline"] == peak.total
     assert peak.samples >= 2 and os.getpid()
+
+
+def test_peak_rss_counts_child_processes_in_their_roots_tree():
+    """A child process (e.g. dbt or a notebook kernel) is in the pipeline group; a root given
+    separately (a local-cloud server) is counted in its own group and not twice."""
+    child = subprocess.Popen([sys.executable, "-c", "b = b'x' * (40 * 1024 * 1024); import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 10
+        while sampler.rss_bytes(child.pid) < 40 * 1024 * 1024 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.pid in sampler.tree([os.getpid()], sampler._children_map())
+        peak = PeakRss(None, extra_roots={"server": child.pid})
+        peak.sample()
+        assert peak.groups["server"] >= 40 * 1024 * 1024
+        assert peak.groups["pipeline"] < peak.total, "the child is counted once, in its own group"
+    finally:
+        child.kill()
+        child.wait()
+    assert sampler.rss_bytes(child.pid) == 0, "a process that is gone has no RSS"
