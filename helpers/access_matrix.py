@@ -204,7 +204,8 @@ def probe(settings: Settings, pipeline: Any, roles: Any, target: str = "dev") ->
     matrix = AccessMatrix()
     try:
         matrix.add(GLUE, probe_glue(settings, pipeline, roles, readable))
-        external_id = integration_external_id(settings, target)
+        # only Snowflake holds its principal's keys: in cloud mode there is nothing to assume it with
+        external_id = integration_external_id(settings, target) if settings.mode == "local" else None
         matrix.add(SNOWFLAKE, probe_snowflake(settings, roles.snowflake_role_arn, external_id, readable))
         matrix.add(OPERATOR, probe_operator(settings, readable))
     finally:

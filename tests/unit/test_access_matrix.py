@@ -82,3 +82,14 @@ def test_short_words():
     assert access_matrix.short("AccessDeniedException") == "denied"
     assert access_matrix.short("cannot assume the role (AccessDenied)") == "cannot assume: denied"
     assert access_matrix.short("NoSuchBucket") == "NoSuchBucket"  # anything else is shown as it came
+
+
+def test_in_cloud_mode_the_snowflake_row_says_it_was_not_probed():
+    from helpers.settings import Settings
+
+    s = Settings(mode="cloud", bucket="b", aws_region="eu-west-1")
+    results = access_matrix.probe_snowflake(s, "arn:aws:iam::1:role/r", None, {})
+    assert set(results) == set(access_matrix.prefixes(s))
+    assert {v for row in results.values() for v in row.values()} == {
+        "not probed: only Snowflake holds its principal's keys"
+    }
