@@ -1,8 +1,8 @@
 """Figures for the walkthrough, drawn from the real objects and saved under screenshots/.
 
 Every image in screenshots/ is produced by one of these functions during a run, never by hand:
-the architecture, the dbt lineage (from manifest.json), the IAM trust relationship and policies
-(as the roles hold them), and the per-continent charts (from the MART).
+the architecture, the dbt lineage (from manifest.json), the access matrix (helpers/access_matrix.py:
+who may do what where, each cell a real call), and the per-continent charts (from the MART).
 """
 
 from __future__ import annotations
@@ -153,8 +153,36 @@ def lineage_graph(manifest_path: Path) -> Figure:
     return fig
 
 
+def access_matrix_figure(table: Any, title: str = "Who may do what where: each cell one real S3 call") -> Figure:
+    """helpers.access_matrix.AccessMatrix.table() as a grid: green allowed, red denied, grey no answer."""
+    rows, columns = list(table.index), list(table.columns)
+    fig, ax = plt.subplots(figsize=(2.0 * len(columns) + 3.2, 0.42 * len(rows) + 1.3))
+    ax.set_xlim(0, len(columns))
+    ax.set_ylim(len(rows), 0)
+    ax.axis("off")
+    colors = {"allowed": "#10B981", "denied": "#EF4444"}
+    for i, (principal, action) in enumerate(rows):
+        for j, column in enumerate(columns):
+            value = str(table.loc[(principal, action), column])
+            color = colors.get(value, GREY)
+            ax.add_patch(plt.Rectangle((j + 0.03, i + 0.06), 0.94, 0.88, facecolor=color + "33", edgecolor=color))
+            label = value if len(value) <= 24 else textwrap.shorten(value, 24, placeholder="…")
+            ax.text(j + 0.5, i + 0.5, label, ha="center", va="center", fontsize=8)
+        first = i == 0 or rows[i - 1][0] != principal
+        ax.text(-0.08, i + 0.5, action, ha="right", va="center", fontsize=8.5, family="DejaVu Sans Mono")
+        if first:
+            ax.text(-1.55, i + 0.5, principal, ha="right", va="center", fontsize=10, weight="bold")
+            if i:
+                ax.plot([-2.6, len(columns)], [i, i], color=GREY, lw=0.8, clip_on=False)
+    for j, column in enumerate(columns):
+        ax.text(j + 0.5, -0.25, column, ha="center", va="bottom", fontsize=10, weight="bold")
+    ax.set_title(title, loc="left", fontsize=12, pad=24)
+    return fig
+
+
 def policy_figure(title: str, documents: dict[str, dict[str, Any]]) -> Figure:
-    """IAM documents (trust policy, permissions) rendered side by side, as the role holds them."""
+    """IAM documents (trust policy, permissions) rendered side by side, as the role holds them.
+    Used by notebook 03 only; the access matrix (access_matrix_figure) shows what the policies do."""
     longest = max(len(json.dumps(doc, indent=2).splitlines()) for doc in documents.values())
     fig, axes = plt.subplots(1, len(documents), figsize=(5.6 * len(documents), 0.13 * longest + 0.9))
     axes = axes if len(documents) > 1 else [axes]

@@ -79,3 +79,57 @@ def test_the_sanitizer_replaces_only_what_changes_between_runs():
         "durations",
         "object_count",
     ]
+
+
+@pytest.mark.parametrize("name", ["00_start_here", "01_iam_setup", "02_glue_ingest"])
+def test_the_setup_cell_is_open_notebook(name):
+    cells = NOTEBOOKS[name]["cells"]
+    params = next(i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", []))
+    setup = _source(cells[params + 1])
+    assert f'open_notebook("{name[:2]}"' in setup and "Settings()" not in setup
+
+
+def test_01_draws_no_json_as_a_picture_and_02_probes_the_access_matrix():
+    sources = {
+        name: "\n".join(_source(c) for c in NOTEBOOKS[name]["cells"]) for name in ("01_iam_setup", "02_glue_ingest")
+    }
+    assert "policy_figure" not in sources["01_iam_setup"]
+    assert "access_matrix.probe(" in sources["02_glue_ingest"] and '"access_matrix"' in sources["02_glue_ingest"]
+    outputs = _outputs_text(NOTEBOOKS["02_glue_ingest"])
+    assert "s3:DeleteObject" in outputs and "denied" in outputs and "allowed" in outputs
+
+
+def test_02_shows_the_scripts_parts_its_logs_and_what_breaks():
+    source = "\n".join(_source(c) for c in NOTEBOOKS["02_glue_ingest"]["cells"])
+    for function in ("parse_args", "record_problems", "ndjson_line"):
+        assert f'function_source("{function}")' in source
+    outputs = _outputs_text(NOTEBOOKS["02_glue_ingest"])
+    assert "/aws-glue/python-jobs/output" in outputs and "/aws-glue/python-jobs/error" in outputs
+    assert "missing:cca3" in outputs and "loaded + quarantined = source records" in outputs
+    assert "the restoring run" in outputs  # the good source is back before 03
+
+
+def test_00_shows_no_loopback_ports():
+    assert "127.0.0.1" not in _outputs_text(NOTEBOOKS["00_start_here"])
+
+
+def test_the_notebooks_readme_maps_the_original_project():
+    readme = (NOTEBOOKS_DIR / "README.md").read_text()
+    assert "## The original project, mapped" in readme and "## Deliberate deviations, and why" in readme
+    for step in ("`ls @GLUE_S3_STAGE;`", "CloudWatch", "raw.yml", "dbt Cloud", "teardown", "OUTER"):
+        assert step in readme, step
+    # every heading it cites is a heading of the notebook it names
+    headings = {
+        name[:2]: {
+            line.lstrip("# ").strip()
+            for c in nb["cells"]
+            if c["cell_type"] == "markdown"
+            for line in _source(c).splitlines()
+            if line.startswith("#")
+        }
+        for name, nb in NOTEBOOKS.items()
+    }
+    for row in re.findall(r"^\| .* \| (.*) \|$", readme, re.M):
+        for nb_id, cited in re.findall(r"\b(0\d) · ((?:\*[^*]+\*(?:, )?)+)", row):
+            for heading in re.findall(r"\*([^*]+)\*", cited):
+                assert any(h.startswith(heading) for h in headings[nb_id]), (nb_id, heading)
