@@ -141,6 +141,8 @@ def needs(notebook_id: str, target: str | None = None) -> list[Need]:
 
 def _not_ready(notebook_id: str, missing: str, need: Need, target: str | None) -> NotReady:
     previous = f"{int(notebook_id) - 1:02d}"
+    # prepare's target is the one 03-05 build: 06 and 07 need dev built, whatever their own target
+    target = "dev" if int(notebook_id) >= 6 else target
     made_by = NOTEBOOKS[need.made_by]
     run_it = "run it" if need.made_by == previous else f"run it and the notebooks after it up to {previous}"
     if need.made_by == "00":
@@ -223,3 +225,29 @@ def prepare(upto: str, target: str = "dev", echo: Callable[[str], None] = print)
 def _integration_and_stage(pipeline: Pipeline, roles: Any, target: str) -> None:
     pipeline.setup_integration(roles, target)
     pipeline.setup_stage(target)
+
+
+# -- small things the notebooks show ------------------------------------------------------------
+def masked(document: Any, secrets: dict[str, str]) -> Any:
+    """`document` (JSON) with each secret value replaced by its label, for display only."""
+    import json
+
+    text = json.dumps(document)
+    for secret, label in secrets.items():
+        if secret:
+            text = text.replace(json.dumps(secret)[1:-1], label)
+    return json.loads(text)
+
+
+def sql_error(conn: Any, statement: str) -> Exception | None:
+    """The SQL error the warehouse answers `statement` with, or None when it succeeds: for a cell
+    that shows what breaks (other errors, e.g. a lost connection, are raised)."""
+    import snowflake.connector.errors
+
+    from helpers import warehouse
+
+    try:
+        warehouse.execute(conn, statement)
+    except snowflake.connector.errors.ProgrammingError as e:
+        return e
+    return None

@@ -52,3 +52,47 @@ def test_a_stopped_local_cloud_says_how_to_start_it():
     e = walkthrough._not_ready("03", "the local cloud, which is not running (aws)", needs("03")[0], "dev")
     assert "python -m helpers local up" in str(e) and "(make up)" in str(e)
     assert str(e).count(". ") == 0 and str(e).endswith("re-run this cell.")
+
+
+def test_masked_hides_each_secret_wherever_it_appears_and_leaves_the_rest():
+    doc = {"Condition": {"StringEquals": {"sts:ExternalId": "AB_1=="}}, "Note": ["AB_1==", "keep"]}
+    assert walkthrough.masked(doc, {"AB_1==": "<ID>"}) == {
+        "Condition": {"StringEquals": {"sts:ExternalId": "<ID>"}},
+        "Note": ["<ID>", "keep"],
+    }
+    assert doc["Note"][0] == "AB_1==", "the document itself is not changed"
+    assert walkthrough.masked(doc, {"": "<nothing>"}) == doc  # an empty secret hides nothing
+
+
+class _Cursor:
+    def __init__(self, error: Exception | None):
+        self.error, self.description = error, [("status",)]
+
+    def execute(self, sql, params=None):
+        if self.error:
+            raise self.error
+
+    def fetchall(self):
+        return [("ok",)]
+
+    def close(self):
+        pass
+
+
+class _Conn:
+    def __init__(self, error: Exception | None = None):
+        self.error = error
+
+    def cursor(self):
+        return _Cursor(self.error)
+
+
+def test_sql_error_returns_the_sql_error_and_raises_anything_else():
+    import snowflake.connector.errors
+
+    refused = snowflake.connector.errors.ProgrammingError(msg="Error assuming AWS_ROLE", errno=91003)
+    assert walkthrough.sql_error(_Conn(refused), "LIST @s") is refused
+    assert walkthrough.sql_error(_Conn(), "LIST @s") is None
+    lost = snowflake.connector.errors.OperationalError(msg="connection lost")
+    with pytest.raises(snowflake.connector.errors.OperationalError):
+        walkthrough.sql_error(_Conn(lost), "LIST @s")
