@@ -191,7 +191,9 @@ def prepare(upto: str, target: str = "dev", echo: Callable[[str], None] = print)
         echo(f"prepare {notebook_id}: {what} ...")
         return fn()
 
-    if settings.mode == "local":
+    if settings.mode == "local" and _local_cloud(settings, pipeline, None):
+        # only when it is down: `up` on a running cloud re-runs its bootstrap (the operator's policies
+        # reset to exactly the operator policy), which is `local up`'s job, not a notebook's
         from helpers.local_cloud.launcher import LocalCloud
 
         step("00", "local cloud up", LocalCloud(settings).up)
