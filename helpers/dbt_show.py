@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from helpers.settings import PROJECT_ROOT
+from helpers.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 PASSED = {"success", "pass"}
@@ -222,3 +222,14 @@ def failing_rows_sql(result_rows: list[dict[str, Any]]) -> list[str]:
     return [
         r["compiled_code"].strip() for r in result_rows if r["status"] in {"fail", "error"} and r.get("compiled_code")
     ]
+
+
+def generate_docs(settings: Settings, target: str) -> Any:
+    """`dbt docs generate` for `target`, in a target path of its own (<dbt target dir>/docs/<target>).
+    dbt re-parses the whole project (seconds) whenever an invocation's --vars differ from the last one
+    in its target path; the pipeline's build passes `schema_suffix` and the docs must not (they describe
+    the published schemas), so sharing one path would make each of them re-parse every time."""
+    from helpers import dbt
+
+    own = settings.model_copy(update={"dbt_target_dir": settings.dbt_target_dir / "docs"})
+    return dbt.run_dbt(own, ["docs", "generate"], target=target)

@@ -213,3 +213,15 @@ def test_layer_counts_say_when_the_metadata_row_count_is_stale(monkeypatch: pyte
         {"schema": "RAW", "table": "A", "ROW_COUNT": 21, "COUNT(*)": 20, "agrees": False},
         {"schema": "MART", "table": "B", "ROW_COUNT": 7, "COUNT(*)": 7, "agrees": True},
     ]
+
+
+def test_docs_are_generated_in_a_target_path_of_their_own(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from helpers import dbt
+
+    calls = []
+    monkeypatch.setattr(dbt, "run_dbt", lambda s, args, target: calls.append((s.dbt_target_dir, args, target)))
+    settings = Settings(dbt_target_dir=tmp_path / "target")
+    dbt_show.generate_docs(settings, "dev")
+    # not the build's target path (<dir>/dev): each keeps its own partial-parse state
+    assert calls == [(tmp_path / "target" / "docs", ["docs", "generate"], "dev")]
+    assert settings.dbt_target_dir == tmp_path / "target"
