@@ -78,6 +78,7 @@ def test_the_sanitizer_replaces_only_what_changes_between_runs():
         "clock_times",
         "durations",
         "object_count",
+        "dates",
     ]
 
 
@@ -171,3 +172,73 @@ def test_04_proves_idempotency_without_hiding_duplicates():
     assert "LOAD_SKIPPED" in outputs and "the table now holds 40 rows, 20 distinct countries" in outputs
     assert sources.count("pipeline.load(target)") == 3  # the load, the re-run, and the good state at the end
     assert "INFORMATION_SCHEMA.LOAD_HISTORY" in sources
+
+
+def _code_after_parameters(nb) -> str:
+    cells = nb["cells"]
+    [at] = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    return _source(cells[at + 1])
+
+
+def _stream_text(nb) -> str:
+    return "".join(
+        "".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+    )
+
+
+@pytest.mark.parametrize("name", ["05_dbt_layers", "06_production_deploy", "07_validation"])
+def test_the_setup_cell_opens_the_notebook_for_its_target(name):
+    assert f'open_notebook("{name[:2]}", target)' in _code_after_parameters(NOTEBOOKS[name])
+
+
+def test_05_shows_each_step_of_the_build_not_only_its_result():
+    nb = NOTEBOOKS["05_dbt_layers"]
+    shown = _stream_text(nb)
+    for path in (
+        "models/raw/country_details_raw.sql",
+        "models/transform/country_details_transform.sql",
+        "models/mart/country_details_europe.sql",
+        "macros/country_details_for_continent.sql",
+        "models/raw/_sources.yml",
+        "models/raw/_models.yml",
+        "models/transform/_models.yml",
+        "models/mart/_models.yml",
+    ):
+        assert f"── dbt_project/{path} " in shown, f"05 does not print {path}"
+    # the exact command line, from dbt's own record of the invocation
+    assert re.search(r"PIPELINE_LOAD_ID=\S+ dbt build .*--target dev .*schema_suffix", shown)
+    outputs = _outputs_text(nb)
+    assert "expression_is_true" in outputs and "accepted_values" in outputs, "the table of every test"
+    assert "country_details_raw" in outputs and "took" in outputs, "the ordered node list with timings"
+
+
+def test_05_shows_a_failing_test_and_that_nothing_was_published():
+    nb = NOTEBOOKS["05_dbt_layers"]
+    shown, outputs = _stream_text(nb), _outputs_text(nb)
+    assert "failed in the RAW_BUILD, TRANSFORM_BUILD, MART_BUILD schemas" in shown
+    assert "Nothing was published" in shown
+    assert "ZZZ" in outputs and "-5" in outputs, "the row the failing test found"
+    assert "unchanged" in outputs and "False" not in outputs.split("unchanged", 1)[1][:2000]
+    # a good state again before the notebook ends
+    assert "records failing the population test in RAW_BUILD.COUNTRIES_COPY: 0" in shown
+
+
+def test_06_shows_prods_role_load_the_workflow_and_the_dbt_cloud_mapping():
+    nb = NOTEBOOKS["06_production_deploy"]
+    shown, outputs = _stream_text(nb), _outputs_text(nb)
+    assert "role COUNTRIES_PROD_ROLE" in shown and "OWNERSHIP" in outputs
+    assert re.search(r"dbt build .*--target prod", shown)
+    assert "LOAD_ID" in outputs and "INSERT_DTS" in outputs
+    assert "name: deploy-prod" in shown, "the workflow file, printed"
+    for concept in ("environment (Production)", "job command", "schedule (job trigger)"):
+        assert concept in outputs
+
+
+def test_07_validates_prod_beside_dev_with_metadata_and_exact_counts():
+    nb = NOTEBOOKS["07_validation"]
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert _source(tagged[0]).strip() == 'target = "prod"'
+    outputs = _outputs_text(nb)
+    assert "ROW_COUNT" in outputs and "COUNT(*)" in outputs and "agrees" in outputs
+    assert "dev" in outputs and "prod" in outputs
+    assert "CONTINENT_NAME" in outputs and "landed in S3" in outputs
