@@ -82,6 +82,13 @@ HOOKS: tuple[Hook, ...] = (
             and _source_has("self._value_buffer", "self.contentsize")(p.fset)
         ),
     ),
+    Hook(
+        "moto.s3.models.FakeKey.__init__",
+        "keeps the value in a tempfile.SpooledTemporaryFile(self._max_buffer_size) as self._value_buffer",
+        _source_has(
+            "self._max_buffer_size = (", "self._value_buffer = tempfile.SpooledTemporaryFile(self._max_buffer_size)"
+        ),
+    ),
     Hook("moto.s3.models.FakeKey.size", "property (the object's length)", lambda p: isinstance(p, property)),
     Hook("moto.s3.models.get_s3_default_key_buffer_size", "function () -> int", _function()),
     # GetObject: the body is key.value; ranges are cut from it afterwards by key_response

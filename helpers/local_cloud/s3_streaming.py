@@ -195,6 +195,11 @@ def _install_streamed_get() -> None:
 
     def set_value(self: Any, new_value: Any) -> None:
         if not isinstance(new_value, PartsValue):
+            # a value bigger than the in-memory buffer (an uploaded part, a big PUT) goes to disk at
+            # once: written into the spooled file's BytesIO first, it would be copied twice more
+            # (the BytesIO, then its getvalue() on rollover)
+            if len(new_value) > self._max_buffer_size:
+                self._value_buffer.rollover()
             return value_property.fset(self, new_value)
         self._value_buffer.close()
         self._value_buffer = new_value.buffer
