@@ -9,8 +9,6 @@
   MOTO_S3_DEFAULT_KEY_BUFFER_SIZE); a full-object checksum is computed block by block.
 * GET without Range (the Glue job downloading its source): moto reads the whole object into one bytes
   value and sends that. Here an object bigger than moto's in-memory buffer is sent in blocks.
-* Big request and response bodies are allocated with mmap, so their memory goes back to the OS when
-  the request ends.
 
 Behaviour is moto's otherwise (same validation, status codes, Content-Range, ETag, checksums, headers,
 errors); the moto names hooked here are checked at start by moto_compat.py. Installed by aws_server.py.
@@ -19,7 +17,6 @@ errors); the moto names hooked here are checked at start by moto_compat.py. Inst
 from __future__ import annotations
 
 import codecs
-import ctypes
 import hashlib
 import os
 import tempfile
@@ -167,18 +164,6 @@ class FullObjectChecksum:
         return base64.b64encode(digest).decode()
 
 
-def _allocate_big_buffers_with_mmap() -> None:
-    """glibc raises its mmap threshold each time a big block is freed (up to 32 MB), so after the first
-    upload the 8-64 MB request bodies moto copies land in per-thread heaps and stay in RSS once freed
-    (measured: 300 MB uploaded in 8 MB parts left moto at 480 MB). A fixed threshold keeps blocks of
-    1 MiB and more mmapped: freed, they go back to the OS."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (glibc's malloc.h)
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
-
-
 def _install_streamed_get() -> None:
     from moto.s3 import models, responses
 
@@ -298,6 +283,5 @@ def _install_streaming_multipart() -> None:
 
 def install() -> None:
     moto_compat.check()  # refuses to start, naming each hooked moto name that is missing or changed
-    _allocate_big_buffers_with_mmap()
     _install_streamed_get()
     _install_streaming_multipart()
