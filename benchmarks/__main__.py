@@ -40,9 +40,9 @@ class BenchPipeline(Pipeline):
 
     code_pattern = ""
 
-    def ingest(self, source_url: str, run_id: str, skip_if_sha256: str | None = None) -> glue_job.JobRun:
+    def ingest(self, source_url: str, run_id: str, skip_if_sha256: str | None = None, **kwargs: Any) -> glue_job.JobRun:
         extra = {"--code_pattern": self.code_pattern} if self.code_pattern else None
-        return super().ingest(source_url, run_id, skip_if_sha256, extra_arguments=extra, timeout_s=1800)
+        return super().ingest(source_url, run_id, skip_if_sha256, extra_arguments=extra, timeout_s=1800, **kwargs)
 
 
 def machine() -> dict[str, Any]:

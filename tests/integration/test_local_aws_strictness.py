@@ -633,3 +633,107 @@ def test_ranged_gets_do_not_load_the_whole_object(p, big_object):
             == b["data"][off : off + 65536]
         )
     assert _peak_kb(pid) - before < 6 * 1024, "a ranged GET materialised the whole object"
+
+
+def test_a_get_without_range_streams_the_whole_object(p, big_object):
+    """A GET without Range returns the whole object, 200 with its Content-Length and ETag
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). moto builds the body as one bytes
+    value; the local AWS sends the object's file in 1 MiB blocks, so the server's peak RSS must not rise
+    by the object's 12 MiB while the client reads it slowly."""
+    b, pid = big_object, _server_pid(p.s)
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    before = _peak_kb(pid)
+    got = b["s3"].get_object(Bucket=b["bucket"], Key="big.bin")
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert got["ContentLength"] == len(b["data"]) and got["ETag"] == b["etag"]
+    assert "ContentRange" not in got
+    body = b"".join(iter(lambda: got["Body"].read(256 * 1024), b""))
+    assert body == b["data"]
+    assert _peak_kb(pid) - before < 6 * 1024, "a GET materialised the whole object"
+
+
+def test_a_download_in_progress_keeps_the_bytes_it_started_with(big_object):
+    """Overwriting, then deleting, the object while a GET of it is being read does not cut or mix that
+    download: the client gets exactly the bytes of the object it asked for (moto closes the old object's
+    file on overwrite; the streamed body reads its own handle on it)."""
+    b = big_object
+    s3, bucket = b["s3"], b["bucket"]
+    s3.put_object(Bucket=bucket, Key="moving.bin", Body=b["data"])
+    got = s3.get_object(Bucket=bucket, Key="moving.bin")
+    head = got["Body"].read(1 << 20)
+    s3.put_object(Bucket=bucket, Key="moving.bin", Body=b"new bytes" * (1 << 20))
+    s3.delete_object(Bucket=bucket, Key="moving.bin")
+    assert head + got["Body"].read() == b["data"]
+
+
+def test_a_ranged_get_of_an_older_version_reads_that_version(big_object):
+    """GetObject with versionId returns that version; Range applies to it
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "versionId", "Range")."""
+    b = big_object
+    s3 = b["s3"]
+    bucket = f"{b['bucket']}-v"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    try:
+        old = s3.put_object(Bucket=bucket, Key="v.bin", Body=b["data"])["VersionId"]
+        new_data = os.urandom(7 << 20)
+        new = s3.put_object(Bucket=bucket, Key="v.bin", Body=new_data)["VersionId"]
+        for version, data in ((old, b["data"]), (new, new_data)):
+            got = s3.get_object(Bucket=bucket, Key="v.bin", VersionId=version, Range="bytes=6000000-6000099")
+            assert got["Body"].read() == data[6_000_000:6_000_100] and got["VersionId"] == version
+            assert got["ContentRange"] == f"bytes 6000000-6000099/{len(data)}"
+            whole = s3.get_object(Bucket=bucket, Key="v.bin", VersionId=version)
+            assert whole["Body"].read() == data and whole["ContentLength"] == len(data)
+        assert s3.get_object(Bucket=bucket, Key="v.bin")["VersionId"] == new
+    finally:
+        for v in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+            s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+        s3.delete_bucket(Bucket=bucket)
+
+
+@pytest.mark.parametrize("header", ["bytes=-0", "bytes=99999999-"])
+def test_unsatisfiable_ranges_are_416_invalid_range(big_object, header):
+    """A range that starts past the object's end, or an empty suffix, is unsatisfiable: S3 answers
+    416 InvalidRange (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html;
+    https://www.rfc-editor.org/rfc/rfc9110#name-416-range-not-satisfiable)."""
+    b = big_object
+    with pytest.raises(ClientError) as refused:
+        b["s3"].get_object(Bucket=b["bucket"], Key="big.bin", Range=header)
+    assert refused.value.response["Error"]["Code"] == "InvalidRange"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+
+
+def test_a_parts_list_out_of_order_is_refused(big_object):
+    """CompleteMultipartUpload: "InvalidPartOrder - The list of parts was not in ascending order"
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html); moto completes it."""
+    s3, bucket = big_object["s3"], big_object["bucket"]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="order.bin")["UploadId"]
+    try:
+        etags = [
+            s3.upload_part(Bucket=bucket, Key="order.bin", UploadId=upload, PartNumber=n, Body=os.urandom(5 << 20))[
+                "ETag"
+            ]
+            for n in (1, 2)
+        ]
+        parts = [{"PartNumber": 2, "ETag": etags[1]}, {"PartNumber": 1, "ETag": etags[0]}]
+        error = _denied(
+            s3.complete_multipart_upload,
+            Bucket=bucket,
+            Key="order.bin",
+            UploadId=upload,
+            MultipartUpload={"Parts": parts},
+        )
+        assert error["Code"] == "InvalidPartOrder"
+    finally:
+        s3.abort_multipart_upload(Bucket=bucket, Key="order.bin", UploadId=upload)
+
+
+def test_a_multi_range_get_is_answered_with_the_whole_object(big_object):
+    """ "Amazon S3 doesn't support retrieving multiple ranges of data per GET request"
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Range"): moto then answers 200
+    with the whole object, and so does the local AWS (streamed)."""
+    b = big_object
+    got = b["s3"].get_object(Bucket=b["bucket"], Key="big.bin", Range="bytes=0-1,5-6")
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert got["Body"].read() == b["data"] and got["ContentLength"] == len(b["data"])
