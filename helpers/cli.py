@@ -14,7 +14,9 @@ notebooks [--update-committed]                      execute the walkthrough note
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -220,6 +222,9 @@ def notebooks(
     from helpers import figures, notebooks as nbs, screenshots
 
     started = time.monotonic()
+    if update_committed:  # the committed outputs show the committed gallery: refresh it too
+        os.environ.setdefault("PIPELINE_SCREENSHOTS_DIR", str(figures.GALLERY_DIR))
+    shots = Path(os.environ.get("PIPELINE_SCREENSHOTS_DIR") or figures.SCREENSHOTS_DIR)
     try:
         runs = nbs.run_notebooks(
             update_committed=update_committed,
@@ -231,8 +236,8 @@ def notebooks(
         raise typer.Exit(1) from None
     validation_nb = next((r.output for r in runs if r.name.startswith("07_")), None)
     if validation_nb and screenshots.find_browser():
-        shot = screenshots.capture_notebook(validation_nb, figures.SCREENSHOTS_DIR / "notebook_validation.png")
-        console.print(f"captured {shot.relative_to(figures.SCREENSHOTS_DIR.parent)}", markup=False)
+        shot = screenshots.capture_notebook(validation_nb, shots / "notebook_validation.png")
+        console.print(f"captured {shot}", markup=False)
     elif validation_nb:
         console.print("no Chromium installed: notebook page capture skipped", markup=False)
     table = Table(title=f"walkthrough: {len(runs)} notebooks in {time.monotonic() - started:.1f}s")
@@ -243,8 +248,8 @@ def notebooks(
         table.add_row(r.name, f"{r.seconds:.1f}", str(r.output.relative_to(nbs.PROJECT_ROOT)))
     Console().print(table)
     if check_gallery:
-        committed = {p.name for p in (nbs.PROJECT_ROOT / "screenshots").glob("*.png")}
-        produced = {p.name for p in figures.SCREENSHOTS_DIR.glob("*.png")}
+        committed = {p.name for p in figures.GALLERY_DIR.glob("*.png")}
+        produced = {p.name for p in shots.glob("*.png")}
         if not screenshots.find_browser():
             console.print(
                 f"SKIPPED browser captures {sorted(screenshots.BROWSER_CAPTURES)}: no Chromium installed "

@@ -53,7 +53,8 @@ def lab(local_cloud: object, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         prod_database=NAMES["PIPELINE_PROD_DATABASE"],
     )
     with operating(settings):
-        server = JupyterLab(tmp_path_factory.mktemp("jupyterlab"), NAMES)
+        images = str(tmp_path_factory.mktemp("screenshots"))
+        server = JupyterLab(tmp_path_factory.mktemp("jupyterlab"), {**NAMES, "PIPELINE_SCREENSHOTS_DIR": images})
         server.start()
         try:
             yield server
