@@ -119,3 +119,37 @@ def test_every_sanitizer_rule_has_a_volatile_sample_above():
     patterns = get_sanitize_patterns((NOTEBOOKS_DIR / "nbval_sanitize.cfg").read_text())
     unexercised = [regex for regex, _ in patterns if not any(re.search(regex, v) for v, _ in VOLATILE_SAMPLES)]
     assert len(patterns) >= 6 and not unexercised, unexercised
+
+
+def _dirty(committed: dict) -> dict:
+    """What papermill writes before cleaning: its metadata, each cell's timings, absolute paths."""
+    from helpers.settings import PROJECT_ROOT
+
+    nb = json.loads(json.dumps(committed))
+    nb["metadata"]["papermill"] = {"duration": 1.5, "input_path": f"{PROJECT_ROOT}/notebooks/x.ipynb"}
+    for cell in nb["cells"]:
+        cell["metadata"]["papermill"] = {"status": "completed", "duration": 0.1}
+        if cell["cell_type"] == "code":
+            cell["metadata"]["execution"] = {"iopub.execute_input": "2026-12-02T18:51:31.1Z"}
+        for output in cell.get("outputs", []):
+            for lines in [output.get("text", [])] + [v for k, v in output.get("data", {}).items() if k[:5] == "text/"]:
+                for i in range(len(lines)):
+                    for relative in ("sql/99_account_teardown.sql", "dbt_project/target"):
+                        lines[i] = lines[i].replace(relative, f"{PROJECT_ROOT}/{relative}")
+    return nb
+
+
+@pytest.mark.parametrize("name", ["00_start_here", "08_teardown"])  # a path in a table, in a stream
+def test_cleaning_a_run_gives_back_the_committed_notebook_byte_for_byte(name, tmp_path):
+    from helpers.notebooks import _clean
+
+    committed = (NOTEBOOKS_DIR / f"{name}.ipynb").read_bytes()
+    clean, dirty = tmp_path / "clean.ipynb", tmp_path / "dirty.ipynb"
+    clean.write_bytes(committed)
+    dirty_nb = _dirty(json.loads(committed))
+    dirty.write_text(json.dumps(dirty_nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert dirty.read_bytes() != committed and "papermill" in dirty.read_text()
+    _clean(clean)
+    _clean(dirty)
+    assert clean.read_bytes() == committed, "cleaning a clean notebook changes nothing"
+    assert dirty.read_bytes() == committed
