@@ -8,7 +8,6 @@ no papermill timing metadata, no local absolute paths.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import time
@@ -50,20 +49,24 @@ def notebook_paths() -> list[Path]:
 
 def _clean(path: Path) -> None:
     """Drop run-specific metadata and make paths relative, so the committed file changes only when
-    what a reader sees changes."""
-    nb = json.loads(path.read_text())
-    nb["metadata"].pop("papermill", None)
-    root = str(PROJECT_ROOT)
-    for cell in nb["cells"]:
-        cell.get("metadata", {}).pop("papermill", None)
-        cell.get("metadata", {}).pop("execution", None)
+    what a reader sees changes. nbformat reads, validates and writes it: the same bytes as Jupyter
+    and papermill write (sorted keys, one-space indent, multi-line text as a list of lines)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("papermill", None)
+    local_root = re.compile(re.escape(str(PROJECT_ROOT)) + "/?")
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
         for output in cell.get("outputs", []):
-            if "text" in output:
-                output["text"] = [re.sub(re.escape(root) + "/?", "", t) for t in output["text"]]
+            if "text" in output:  # nbformat joins a stream's lines into one string
+                output.text = local_root.sub("", output.text)
             for key, value in output.get("data", {}).items():
-                if key.startswith("text/") and isinstance(value, list):
-                    output["data"][key] = [re.sub(re.escape(root) + "/?", "", t) for t in value]
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+                if key.startswith("text/") and isinstance(value, str):
+                    output.data[key] = local_root.sub("", value)
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@ tests that check this run's load, and a MART whose content on the real 250-count
 the content it had before the project was restructured (tests/integration/expected/).
 
 These tests stop before the publish step: they build the _BUILD schemas the way the pipeline does
-(load, then `dbt build`), in databases of their own (DBTPROJECT_DEV / DBTPROJECT_PROD).
+(load, then `dbt build`), in databases of their own (DBTPROJECT_DEV / DBTPROJECT_PROD). What the
+project declares (contracts, tests) is read from `dbt parse`'s manifest, with nothing built.
 """
 
 from __future__ import annotations
@@ -125,14 +126,21 @@ def fixture_build(pipeline: Pipeline) -> dbt.DbtResult:
     return dbt.build(pipeline.settings, "dev", "run_dbt_fixture")
 
 
-def test_every_model_is_a_table_with_an_enforced_contract(pipeline, fixture_build):
+@pytest.fixture(scope="module")
+def parsed(local_cloud: object, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The project's manifest from `dbt parse`: every model's config, columns and tests, without a
+    warehouse connection and without building anything (its own target dir: the builds' stays theirs)."""
+    settings = Settings(dev_database=DEV_DB, prod_database=PROD_DB, dbt_target_dir=tmp_path_factory.mktemp("parse"))
+    result = dbt.run_dbt(settings, ["parse"], dbt_vars={"schema_suffix": "_BUILD"})
+    assert result.ok, result.log_tail[-20:]
+    return manifest(result)
+
+
+def test_every_model_is_a_table_with_an_enforced_contract(parsed):
     """Contracts cascade from dbt_project.yml: every model has `contract.enforced`, every column a
-    data_type, and dbt-snowflake creates the table with that column list
-    (https://docs.getdbt.com/reference/resource-configs/contract,
-    https://docs.snowflake.com/en/sql-reference/sql/create-table: CTAS takes a column list). Tables,
-    not views: a view's text names MART_BUILD, which after the publish swap holds the previous run."""
-    nodes = manifest(fixture_build)["nodes"]
-    models = {n["name"]: n for n in nodes.values() if n["resource_type"] == "model"}
+    data_type (https://docs.getdbt.com/reference/resource-configs/contract). Tables, not views: a
+    view's text names MART_BUILD, which after the publish swap holds the previous run."""
+    models = {n["name"]: n for n in parsed["nodes"].values() if n["resource_type"] == "model"}
     assert set(models) == {
         "country_details_raw",
         "country_details_transform",
@@ -151,6 +159,12 @@ def test_every_model_is_a_table_with_an_enforced_contract(pipeline, fixture_buil
         table = models[validation.continent_table(continent).lower()]
         assert [(c["name"], c["data_type"]) for c in table["columns"].values()] == shape
         assert table["depends_on"]["nodes"] == ["model.countries.country_details"]
+
+
+def test_the_build_creates_each_model_as_a_table_with_its_declared_columns(pipeline, fixture_build):
+    """dbt-snowflake creates a contracted table with that column list
+    (https://docs.snowflake.com/en/sql-reference/sql/create-table: CTAS takes a column list), and
+    what the warehouse then holds is tables only, valid as the pipeline checks them."""
     sql = (
         fixture_build.target_path / "run" / "countries" / "models" / "mart" / "country_details_africa.sql"
     ).read_text()
@@ -171,11 +185,11 @@ def test_every_model_is_a_table_with_an_enforced_contract(pipeline, fixture_buil
     assert validation.validate(pipeline.settings, "dev", schema_suffix="_BUILD").ok
 
 
-def test_no_test_that_cannot_fail_on_the_continent_tables(fixture_build):
+def test_no_test_that_cannot_fail_on_the_continent_tables(parsed):
     """A continent table filters `country_continent_name = '<continent>'`, so accepted_values on that
     column could never fail: the tests there are the key (unique) and the relationship to the one
     MART model."""
-    nodes = manifest(fixture_build)["nodes"].values()
+    nodes = parsed["nodes"].values()
     continent_tables = {f"model.countries.{validation.continent_table(c).lower()}" for c in validation.CONTINENTS}
     tests = [n for n in nodes if n["resource_type"] == "test" and n.get("attached_node") in continent_tables]
     kinds = {(n["attached_node"], n["test_metadata"]["name"]) for n in tests}

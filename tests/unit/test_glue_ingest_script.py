@@ -23,7 +23,6 @@ import subprocess
 import socket
 import sys
 import threading
-import time
 from pathlib import Path
 
 import boto3
@@ -350,7 +349,8 @@ def test_persistent_5xx_gives_up_after_max_attempts(ingest, capsys, s3, server):
     assert server.hits["/down.json"] == 3
     assert [line.split(":")[0] for line in retry_lines(err)] == ["retry 1/2", "retry 2/2"]
     message = error_line(err)
-    assert "HTTP 503" in message and "3 attempt(s)" in message and url in message
+    assert "HTTP 503" in message and "gave up after 3 attempt(s)" in message and url in message
+    assert "re-run the job later" in message
 
 
 def _fetch(ingest, url, sleeps, max_attempts=4):
@@ -422,12 +422,10 @@ def test_connection_refused_is_retried(ingest, capsys):
 
 def test_timeout_fails_naming_the_timeout(ingest, capsys, s3, server, fixture_bytes):
     url = server.script("/slow.json", Reply(200, fixture_bytes, delay=1.0))
-    started = time.monotonic()
+    # each attempt gets the whole body after 1 s, so only the 0.2 s timeout can make the job fail
     rc, out, err = run_job(ingest, capsys, url, "--timeout_seconds", "0.2", "--max_attempts", "2")
-    elapsed = time.monotonic() - started
 
     assert_failed_cleanly(rc, out, err, s3)
-    assert elapsed < 1.5
     assert server.hits["/slow.json"] == 2
     assert "retry 1/1: timed out after 0.2s" in err
     message = error_line(err)
@@ -490,7 +488,7 @@ def test_truncated_json(ingest, capsys, s3, server, fixture_bytes):
     rc, out, err = run_job(ingest, capsys, url)
     assert_failed_cleanly(rc, out, err, s3)
     message = error_line(err)
-    assert "not valid JSON" in message and expected in message and "truncated" in message
+    assert "not valid JSON" in message and expected in message and "truncated or interrupted download" in message
 
 
 def test_empty_array_keeps_the_previous_landed_file(ingest, capsys, s3, tmp_path):
@@ -509,7 +507,7 @@ def test_object_instead_of_array(ingest, capsys, s3, tmp_path, fixture_records):
     rc, out, err = run_job(ingest, capsys, url)
     assert_failed_cleanly(rc, out, err, s3)
     message = error_line(err)
-    assert "JSON object" in message and "countries" in message
+    assert "is a JSON object with 1 key(s) (countries)" in message
     assert "JSON array of country objects is expected" in message
 
 
@@ -723,6 +721,28 @@ def test_several_reasons_on_one_record(ingest):
         )
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("record", "codes"),
+    [
+        ({"cca3": "AAA"}, ["missing:name.common", "missing:continents"]),
+        ("text", ["type:record"]),
+        ({"name": {"common": "B"}, "cca3": "BBB"}, ["missing:continents"]),
+        ({"name": {"common": "X"}, "continents": ["Asia"]}, ["missing:cca3"]),
+        ({"name": {"common": "X"}, "cca3": "xx1", "continents": ["Asia"]}, ["invalid:cca3"]),
+        ({"name": {"common": " "}, "cca3": "XXX", "continents": ["Asia"]}, ["invalid:name.common"]),
+        ({"name": {"common": "X"}, "cca3": "XXX", "continents": "Asia"}, ["type:continents"]),
+        ({"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia"], "population": "1"}, ["type:population"]),
+        ({"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia"], "area": True}, ["type:area"]),
+        ({"name": {"common": "X"}, "cca3": "XXX", "continents": ["Asia"], "newField": {"a": 1}}, []),
+    ],
+    ids=lambda v: json.dumps(v)[:40] if not isinstance(v, list) else None,
+)
+def test_record_problems_reason_codes(ingest, record, codes):
+    """The machine-readable codes the quarantine file carries (tests/integration/test_bad_input.py
+    checks that they reach it through the pipeline)."""
+    assert [code for code, _message in ingest.record_problems(record)] == codes
 
 
 def test_duplicate_cca3_second_is_quarantined(ingest, capsys, s3, tmp_path, fixture_records):
@@ -998,7 +1018,6 @@ def test_script_is_glue_python39_source_without_local_branching():
     for marker in ("endpoint_url", "localhost", "127.0.0.1", "os.environ", "getenv"):
         assert marker not in source
     assert "from __future__ import annotations" in source
-    assert "STRIP_OUTER_ARRAY" in source and "16 MB" in source  # the NDJSON rationale is written down
 
 
 # --------------------------------------------------------------------------------------------

@@ -243,7 +243,7 @@ def test_a_start_refused_while_the_role_propagates_is_retried_then_succeeds():
     glue = FakeGlue([refused, [("SUCCEEDED", None)]])
     echoed: list[str] = []
     run = glue_job.run_job(glue, logs_for("jr_2", [[SUMMARY]]), "job", {"--a": "1"}, echo=echoed.append)
-    assert run.run_id == "jr_2" and run.summary is not None
+    assert run.run_id == "jr_2" and run.summary == json.loads(SUMMARY)
     assert len(glue.started) == 2 and glue.started[1]["Arguments"] == {"--a": "1"}
     assert len(echoed) == 1 and "cannot assume the job role yet" in echoed[0] and "retrying in" in echoed[0]
     assert len(run.role_refusals) == 1 and "InvalidInputException" in run.role_refusals[0]

@@ -69,17 +69,91 @@ def test_stored_outputs_are_complete_and_clean(name):
     assert "papermill" not in json.dumps(nb["metadata"])
 
 
-def test_the_sanitizer_replaces_only_what_changes_between_runs():
-    sections = re.findall(r"^\[(\w+)\]", (NOTEBOOKS_DIR / "nbval_sanitize.cfg").read_text(), re.M)
-    assert sections == [
-        "loopback_ports",
-        "pipeline_run_id",
-        "glue_job_run_id",
-        "clock_times",
-        "durations",
-        "object_count",
-        "dates",
-    ]
+# (what a run prints that differs on the next run, what nbval must compare it as)
+VOLATILE_SAMPLES = [
+    ("      <td>http://127.0.0.1:51349</td>\n", "      <td>http://127.0.0.1:PORT</td>\n"),
+    ("run run_20261202T185131Z_77b372ea: fetching", "run RUN_ID: fetching"),
+    (f"glue job run jr_{'0a' * 32} SUCCEEDED", "glue job run JOB_RUN_ID SUCCEEDED"),
+    ("18:51:37  1 of 12 START sql table model", "HH:MM:SS  1 of 12 START sql table model"),
+    ("glue done in 12.3s, dbt in 7s", "glue done in Ns, dbt in Ns"),
+    ("teardown: deleted 14 objects from countries-bucket", "teardown: deleted N objects from countries-bucket"),
+    ("insert_dts 2026-12-02 21:08:11.123", "insert_dts YYYY-MM-DD HH:MM:SS.123"),
+]
+# what a run prints the same every time: the sanitizer must leave it for nbval to compare
+STABLE_SAMPLES = [
+    "loaded 20 rows into RAW.COUNTRY_DETAILS_RAW",
+    "| Africa | 5 |",
+    "received = loaded + quarantined: 21 = 15 + 6",
+    "s3://countries-bucket/data/countries/countries.ndjson",
+    "dbt=1.9.4 snowflake=1.9.0",
+    "deleted the stage COUNTRIES_STAGE",
+    "PASS=38 WARN=0 ERROR=0 SKIP=0 TOTAL=38",
+    "version 3 of 3, 4096 bytes",
+]
+
+
+def _sanitize(text: str) -> str:
+    """What nbval does with --nbval-sanitize-with: its own parser of the file, each regex in order."""
+    from nbval.plugin import get_sanitize_patterns
+
+    patterns = get_sanitize_patterns((NOTEBOOKS_DIR / "nbval_sanitize.cfg").read_text())
+    assert patterns, "nbval found no regex/replace pair in the file"
+    for regex, replace in patterns:
+        text = re.sub(regex, replace, text)
+    return text
+
+
+@pytest.mark.parametrize(("volatile", "sanitized"), VOLATILE_SAMPLES, ids=[s for s, _ in VOLATILE_SAMPLES])
+def test_the_sanitizer_hides_what_changes_between_runs(volatile, sanitized):
+    assert _sanitize(volatile) == sanitized
+
+
+@pytest.mark.parametrize("stable", STABLE_SAMPLES)
+def test_the_sanitizer_leaves_what_a_run_prints_the_same_every_time(stable):
+    assert _sanitize(stable) == stable
+
+
+def test_every_sanitizer_rule_has_a_volatile_sample_above():
+    """A rule added to the file without a sample here is a rule nobody checked."""
+    from nbval.plugin import get_sanitize_patterns
+
+    patterns = get_sanitize_patterns((NOTEBOOKS_DIR / "nbval_sanitize.cfg").read_text())
+    unexercised = [regex for regex, _ in patterns if not any(re.search(regex, v) for v, _ in VOLATILE_SAMPLES)]
+    assert len(patterns) >= 6 and not unexercised, unexercised
+
+
+def _dirty(committed: dict) -> dict:
+    """What papermill writes before cleaning: its metadata, each cell's timings, absolute paths."""
+    from helpers.settings import PROJECT_ROOT
+
+    nb = json.loads(json.dumps(committed))
+    nb["metadata"]["papermill"] = {"duration": 1.5, "input_path": f"{PROJECT_ROOT}/notebooks/x.ipynb"}
+    for cell in nb["cells"]:
+        cell["metadata"]["papermill"] = {"status": "completed", "duration": 0.1}
+        if cell["cell_type"] == "code":
+            cell["metadata"]["execution"] = {"iopub.execute_input": "2026-12-02T18:51:31.1Z"}
+        for output in cell.get("outputs", []):
+            for lines in [output.get("text", [])] + [v for k, v in output.get("data", {}).items() if k[:5] == "text/"]:
+                for i in range(len(lines)):
+                    for relative in ("sql/99_account_teardown.sql", "dbt_project/target"):
+                        lines[i] = lines[i].replace(relative, f"{PROJECT_ROOT}/{relative}")
+    return nb
+
+
+@pytest.mark.parametrize("name", ["00_start_here", "08_teardown"])  # a path in a table, in a stream
+def test_cleaning_a_run_gives_back_the_committed_notebook_byte_for_byte(name, tmp_path):
+    from helpers.notebooks import _clean
+
+    committed = (NOTEBOOKS_DIR / f"{name}.ipynb").read_bytes()
+    clean, dirty = tmp_path / "clean.ipynb", tmp_path / "dirty.ipynb"
+    clean.write_bytes(committed)
+    dirty_nb = _dirty(json.loads(committed))
+    dirty.write_text(json.dumps(dirty_nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert dirty.read_bytes() != committed and "papermill" in dirty.read_text()
+    _clean(clean)
+    _clean(dirty)
+    assert clean.read_bytes() == committed, "cleaning a clean notebook changes nothing"
+    assert dirty.read_bytes() == committed
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
