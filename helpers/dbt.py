@@ -249,6 +249,14 @@ def _results(outcome: Any) -> list[dict[str, Any]]:
     return json.loads(json.dumps(artifact.to_dict(omit_none=False), default=str))["results"]
 
 
+def project_args(settings: Settings, target: str, dbt_vars: dict[str, Any] | None = None) -> list[str]:
+    """The arguments every invocation carries (project, profiles, target, its own target path, vars):
+    what a run passes and what `plan` shows as the command to run by hand."""
+    args = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    args += ["--target", target, "--target-path", str(settings.dbt_target_dir / target)]
+    return args + (["--vars", json.dumps(dbt_vars)] if dbt_vars else [])
+
+
 def run_dbt(
     settings: Settings,
     args: list[str],
@@ -270,18 +278,7 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     target_path = settings.dbt_target_dir / target
-    common = [
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target",
-        target,
-        "--target-path",
-        str(target_path),
-    ]
-    if dbt_vars:
-        common += ["--vars", json.dumps(dbt_vars)]
+    common = project_args(settings, target, dbt_vars)
     env = {
         **settings.dbt_env(target),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

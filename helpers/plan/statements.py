@@ -5,7 +5,6 @@ helpers/publish.py, helpers/load_state.py), so what the plan shows cannot drift 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from helpers import load_state, publish, warehouse
@@ -37,22 +36,9 @@ def rendered_statements(s: Settings, target: str, sf_role_arn: str) -> dict[str,
 
 
 def dbt_plan(s: Settings, target: str) -> dict[str, Any]:
-    from helpers.dbt import DBT_PROJECT_DIR, dbt_command
+    from helpers.dbt import dbt_command, project_args
 
-    cmd = [
-        *dbt_command(),
-        "build",
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target",
-        target,
-        "--target-path",
-        str(s.dbt_target_dir / target),
-        "--vars",
-        json.dumps({"schema_suffix": publish.BUILD_SUFFIX}),
-    ]
+    cmd = [*dbt_command(), "build", *project_args(s, target, {"schema_suffix": publish.BUILD_SUFFIX})]
     return {
         "command": cmd,
         "note": "dbt sends the models' DDL itself (CREATE OR REPLACE TRANSIENT TABLE ... AS SELECT, in the _BUILD "
