@@ -183,31 +183,6 @@ def access_matrix_figure(table: Any, title: str = "Who may do what where: each c
     return fig
 
 
-def policy_figure(title: str, documents: dict[str, dict[str, Any]]) -> Figure:
-    """IAM documents (trust policy, permissions) rendered side by side, as the role holds them.
-    Used by notebook 03 only; the access matrix (access_matrix_figure) shows what the policies do."""
-    longest = max(len(json.dumps(doc, indent=2).splitlines()) for doc in documents.values())
-    fig, axes = plt.subplots(1, len(documents), figsize=(5.6 * len(documents), 0.13 * longest + 0.9))
-    axes = axes if len(documents) > 1 else [axes]
-    for ax, (name, doc) in zip(axes, documents.items(), strict=True):
-        ax.axis("off")
-        text = json.dumps(doc, indent=2)
-        lines = [textwrap.shorten(line, 78, placeholder=" …") if len(line) > 78 else line for line in text.splitlines()]
-        ax.text(
-            0.0,
-            1.0,
-            "\n".join(lines),
-            family="DejaVu Sans Mono",
-            fontsize=7.2,
-            va="top",
-            ha="left",
-            transform=ax.transAxes,
-        )
-        ax.set_title(name, loc="left", fontsize=10, weight="bold")
-    fig.suptitle(title, x=0.01, ha="left", fontsize=12)
-    return fig
-
-
 def continent_charts(summary: list[dict[str, Any]]) -> Figure:
     """Countries, population and area per continent, from MART.CONTINENT_SUMMARY rows."""
     rows = sorted(summary, key=lambda r: r["COUNTRY_COUNT"], reverse=True)

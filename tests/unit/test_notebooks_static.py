@@ -171,14 +171,19 @@ def test_the_setup_cell_is_open_notebook_and_brings_prepare(name):
     assert re.search(r"from helpers\.walkthrough import .*\bprepare\b", setup), f"{name}: prepare is not imported"
 
 
-def test_01_draws_no_json_as_a_picture_and_02_probes_the_access_matrix():
-    sources = {
-        name: "\n".join(_source(c) for c in NOTEBOOKS[name]["cells"]) for name in ("01_iam_setup", "02_glue_ingest")
-    }
-    assert "policy_figure" not in sources["01_iam_setup"]
-    assert "access_matrix.probe(" in sources["02_glue_ingest"] and '"access_matrix"' in sources["02_glue_ingest"]
+def test_no_notebook_draws_json_as_a_picture_and_02_and_03_probe_the_access_matrix():
+    sources = {name: "\n".join(_source(c) for c in nb["cells"]) for name, nb in NOTEBOOKS.items()}
+    assert not [name for name, source in sources.items() if "policy_figure" in source]
+    for name in ("02_glue_ingest", "03_snowflake_integration"):
+        assert "access_matrix.probe(" in sources[name] and '"access_matrix"' in sources[name], name
     outputs = _outputs_text(NOTEBOOKS["02_glue_ingest"])
     assert "s3:DeleteObject" in outputs and "denied" in outputs and "allowed" in outputs
+    # in 03 the trust policy lets Snowflake's principal in: its row is probed, not "cannot assume"
+    cells = NOTEBOOKS["03_snowflake_integration"]["cells"]
+    trust_fixed = next(i for i, c in enumerate(cells) if "update_assume_role_policy" in _source(c))
+    probed = next(i for i, c in enumerate(cells) if "access_matrix.probe(" in _source(c))
+    assert probed > trust_fixed
+    assert "cannot assume" not in _outputs_text({"cells": cells[probed : probed + 1]})
 
 
 def test_02_shows_the_scripts_parts_its_logs_and_what_breaks():
