@@ -16,8 +16,6 @@ from socket import create_connection  # by name: the operator-policy test reads 
 from typing import Any
 
 import jinja2
-import snowflake.connector
-from snowflake.connector.util_text import split_statements
 
 from helpers.settings import PROJECT_ROOT, Settings
 
@@ -42,6 +40,8 @@ class StatementResult:
 
 def open_connection(settings: Settings, target: str | None = "dev") -> Any:
     """A new Snowflake session (a sign-in) as `target`'s role in its database; the caller closes it."""
+    import snowflake.connector  # ≈ 1 s to import: only when a session is opened (notebooks 01/02 never do)
+
     return snowflake.connector.connect(**settings.snowflake_connect_args(target))
 
 
@@ -82,6 +82,8 @@ def render_sql(path: Path, context: dict[str, Any]) -> list[str]:
     and split it into statements."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - SQL, not HTML
     text = env.from_string(path.read_text()).render(**context)
+    from snowflake.connector.util_text import split_statements
+
     return [
         stmt.strip().rstrip(";")
         for stmt, _is_put_get in split_statements(io.StringIO(text), remove_comments=True)
@@ -115,7 +117,9 @@ STAGE_ACCESS_WAIT_SECONDS = 60
 
 
 def stage_access_pending(error: BaseException) -> bool:
-    if not isinstance(error, snowflake.connector.errors.ProgrammingError):
+    from snowflake.connector.errors import ProgrammingError
+
+    if not isinstance(error, ProgrammingError):
         return False
     text = str(error)
     if error.errno in STAGE_ACCESS_PENDING_ERRNOS or STAGE_ACCESS_PENDING[0] in text:
