@@ -355,6 +355,43 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# the issue's limits ("twice as fast"): (label, how to read the figure from results, limit, unit)
+TARGETS: tuple[tuple[str, tuple[str, ...], float, str], ...] = (
+    ("make demo: the walkthrough", ("walkthrough", "total_s"), 30, "s"),
+    ("make demo: peak RSS, all processes", ("walkthrough", "peak_rss_mb"), 2048, "MB"),
+    ("make test", ("make_test", "total_s"), 180, "s"),
+    ("250 records (the real file): first run", ("sizes", "250", "first_run", "wall_s"), 5, "s"),
+    ("250 records: unchanged re-run", ("sizes", "250", "unchanged_rerun", "wall_s"), 0.5, "s"),
+    ("100k records: first run", ("sizes", "100000", "first_run", "wall_s"), 10, "s"),
+    ("1M records: first run", ("sizes", "1000000", "first_run", "wall_s"), 90, "s"),
+    ("1M records: peak RSS, all processes", ("sizes", "1000000", "first_run", "peak_rss_mb"), 3072, "MB"),
+)
+
+
+def against_targets(results: dict[str, Any]) -> str:
+    """Each figure next to its limit: met, missed by how much, or not measured in this results file."""
+    lines = ["", f"{'figure':<42} {'measured':>10} {'limit':>8}  verdict", "-" * 76]
+    for label, path, limit, unit in TARGETS:
+        value: Any = results
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, int | float):
+            lines.append(f"{label:<42} {'-':>10} {limit:>6g} {unit}  not measured")
+            continue
+        verdict = "met" if value <= limit else f"MISSED by {value - limit:.1f} {unit} (x{value / limit:.1f})"
+        lines.append(f"{label:<42} {value:>8.1f} {unit} {limit:>6g} {unit}  {verdict}")
+    lines.append(f"load average now: {load()}")
+    return "\n".join(lines)
+
+
+def make_test() -> dict[str, Any]:
+    """`make test` as a contributor runs it (warm .venv), timed whole."""
+    load_before = load()
+    started = time.monotonic()
+    done = subprocess.run(["make", "test"], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {"total_s": round(time.monotonic() - started, 1), "rc": done.returncode, "load_before": load_before}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default=DEFAULT_SIZES, help="comma-separated record counts (250 = the real file)")
@@ -362,6 +399,7 @@ def main() -> None:
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--no-rerun", action="store_true", help="skip the unchanged-source re-run")
     p.add_argument("--profile", action="store_true", help="also time start-ups and round trips, cProfile a run")
+    p.add_argument("--make-test", action="store_true", help="also time `make test` (the whole suite: minutes)")
     p.add_argument("--state-dir", type=Path, default=OUT_DIR / "cloud", help="the sizes' own local cloud")
     p.add_argument("--out", type=Path, default=OUT_DIR / "results.json")
     args = p.parse_args()
@@ -378,6 +416,10 @@ def main() -> None:
         echo("walkthrough (teardown, then notebooks 00-08 on .local) ...")
         results["walkthrough"] = walkthrough()
         args.out.write_text(json.dumps(results, indent=2) + "\n")
+    if args.make_test:
+        echo("make test ...")
+        results["make_test"] = make_test()
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
     for n in sizes:
         results["sizes"][str(n)] = bench_size(n, args.state_dir, not args.no_baseline, not args.no_rerun)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -391,6 +433,7 @@ def main() -> None:
         LocalCloud(bench_settings(args.state_dir, 0)).down()
     echo("")
     echo(table(results))
+    echo(against_targets(results))
     echo(f"\nwrote {args.out}")
 
 

@@ -71,3 +71,19 @@ def test_peak_rss_counts_child_processes_in_their_roots_tree():
         child.kill()
         child.wait()
     assert sampler.rss_bytes(child.pid) == 0, "a process that is gone has no RSS"
+
+
+def test_each_figure_is_printed_next_to_its_limit():
+    from benchmarks.__main__ import against_targets
+
+    results = {
+        "walkthrough": {"total_s": 90.6, "peak_rss_mb": 1500},
+        "sizes": {"250": {"first_run": {"wall_s": 4.0}, "unchanged_rerun": {"wall_s": 1.0}}},
+    }
+    lines = {line.split("  ")[0].strip(): line for line in against_targets(results).splitlines()}
+    assert "MISSED by 60.6 s (x3.0)" in lines["make demo: the walkthrough"]
+    assert lines["make demo: peak RSS, all processes"].endswith("met")
+    assert lines["250 records (the real file): first run"].endswith("met")
+    assert "MISSED by 0.5 s" in lines["250 records: unchanged re-run"]
+    assert lines["1M records: first run"].endswith("not measured")
+    assert lines["make test"].endswith("not measured")
