@@ -42,6 +42,12 @@ class JupyterLab:
     def __init__(self, workdir: Path, environment: dict[str, str]):
         self.root = workdir / "notebooks"
         shutil.copytree(NOTEBOOKS, self.root)
+        for path in self.root.glob("*.ipynb"):  # no committed outputs: a cell that did not run shows as such
+            nb = nbformat.read(path, as_version=4)
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = [], None
+            nbformat.write(nb, path)
         self.token = secrets.token_hex(16)
         self.port = _free_port()
         self.log = workdir / "jupyterlab.log"
@@ -119,7 +125,10 @@ class LabPage:
     def __init__(self, chromium: Any, lab: JupyterLab, name: str):
         self.lab, self.name = lab, name
         self.page = chromium.new_page(viewport={"width": 1400, "height": 900})
-        self.page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+        # a workspace of its own, reset: JupyterLab would otherwise restore the previous page's open tabs, and
+        # the menu would act on whichever of them is current
+        workspace = Path(name).stem.replace("_", "-")
+        self.page.goto(f"{lab.url}/lab/workspaces/{workspace}/tree/{name}?token={lab.token}&reset")
         self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
         self.wait_idle(timeout_s=60)
 
@@ -135,10 +144,11 @@ class LabPage:
 
     def wait_idle(self, timeout_s: float) -> None:
         """Until the kernel is idle and no cell shows the running prompt `[*]`."""
-        deadline = time.monotonic() + timeout_s
+        deadline, quiet = time.monotonic() + timeout_s, 0
         while time.monotonic() < deadline:
             running = self.page.locator(".jp-InputPrompt", has_text="[*]").count()
-            if self.kernel_status() == "idle" and running == 0:
+            quiet = quiet + 1 if self.kernel_status() == "idle" and running == 0 else 0
+            if quiet >= 3:  # idle on three looks in a row: not a gap between two queued cells
                 return
             time.sleep(0.5)
         raise TimeoutError(f"{self.name}: the kernel was still busy after {timeout_s:.0f} s")
@@ -147,10 +157,20 @@ class LabPage:
         self.page.get_by_role("menuitem", name=menu, exact=True).click()
         self.page.get_by_role("menuitem", name=item, exact=False).first.click()
 
+    def prompts(self) -> list[str]:
+        return self.page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+
     def run_all(self, timeout_s: float = 300) -> Any:
-        """Run ▸ Run All Cells, wait, File ▸ Save; the saved notebook."""
+        """Run ▸ Run All Cells, wait until it has started and the kernel is idle again, save; the saved
+        notebook. Raises when the run did not start (the menu click was lost): never a silent pass."""
+        before = self.prompts()
         self.menu("Run", "Run All Cells")
-        time.sleep(1)  # the first cell's `[*]` appears asynchronously
+        deadline = time.monotonic() + 30
+        while self.prompts() == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self.prompts() == before:
+            self.page.screenshot(path=str(self.lab.root.parent / f"{self.name}.not-started.png"))
+            raise AssertionError(f"{self.name}: Run All Cells did not start any cell")
         self.wait_idle(timeout_s)
         return self.save()
 

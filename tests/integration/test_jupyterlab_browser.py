@@ -53,8 +53,12 @@ def lab(local_cloud: object, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         prod_database=NAMES["PIPELINE_PROD_DATABASE"],
     )
     with operating(settings):
-        images = str(tmp_path_factory.mktemp("screenshots"))
-        server = JupyterLab(tmp_path_factory.mktemp("jupyterlab"), {**NAMES, "PIPELINE_SCREENSHOTS_DIR": images})
+        own = {  # a deployment of its own: its images, run reports and dbt target too
+            "PIPELINE_SCREENSHOTS_DIR": str(tmp_path_factory.mktemp("screenshots")),
+            "PIPELINE_ARTIFACTS_DIR": str(tmp_path_factory.mktemp("artifacts")),
+            "PIPELINE_DBT_TARGET_DIR": str(tmp_path_factory.mktemp("dbt-target")),
+        }
+        server = JupyterLab(tmp_path_factory.mktemp("jupyterlab"), {**NAMES, **own})
         server.start()
         try:
             yield server
@@ -89,6 +93,8 @@ def _start_anywhere(chromium: Any, lab: JupyterLab, name: str) -> Any:
     page.delete_last_cell()
     again = page.run_all(timeout_s=600)
     assert errors(again) == [], errors(again)
+    counts = [c.execution_count for c in again.cells if c.cell_type == "code" and c.source.strip()]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts), f"{name}: not one run in order: {counts}"
     assert unexecuted(again) == [], f"{name}: cells that did not run: {unexecuted(again)}"
     last_code = [c for c in again.cells if c.cell_type == "code" and c.source.strip()][-1]
     assert "assert" in last_code.source, f"{name}: the last code cell is not the notebook's assert cell"
