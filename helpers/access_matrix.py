@@ -121,8 +121,9 @@ def integration_external_id(settings: Settings, target: str) -> str | None:
 
 def snowflake_client(settings: Settings, role_arn: str, external_id: str) -> Any:
     """S3 as Snowflake's storage integration sees it, or a ClientError from STS (e.g. AccessDenied)."""
-    principal = json.loads((Path(settings.state_dir) / "snowflake_principal.json").read_text())
-    keys = {"aws_access_key_id": principal["access_key_id"], "aws_secret_access_key": principal["secret_access_key"]}
+    from helpers.local_cloud.launcher import snowflake_principal_keys  # callers probe it in local mode only
+
+    keys = snowflake_principal_keys(settings)
     creds = settings.aws_client("sts", **keys).assume_role(
         RoleArn=role_arn, RoleSessionName="access-matrix", ExternalId=external_id
     )["Credentials"]

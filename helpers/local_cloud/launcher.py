@@ -40,6 +40,13 @@ PRINCIPAL_POLICY = {
 }
 
 
+def snowflake_principal_keys(settings: Settings) -> dict[str, str]:
+    """boto3 keyword arguments for the local stand-in of Snowflake's AWS principal (the IAM user a storage
+    integration's DESC shows), written by `local up`. Real Snowflake never hands these out: local only."""
+    keys = json.loads((Path(settings.state_dir) / "snowflake_principal.json").read_text())
+    return {"aws_access_key_id": keys["access_key_id"], "aws_secret_access_key": keys["secret_access_key"]}
+
+
 def _free_port(preferred: int | None = None) -> int:
     """`preferred` (the port a service had before a restart) if it is free, else any free port."""
     for port in ([preferred] if preferred else []) + [0]:
