@@ -56,13 +56,14 @@ class DbtResult:
         return self.returncode == 0
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """{"model": {"success": 11}, "test": {"pass": 30}, ...}"""
+        """{"model": {"success": 11}, "test": {"pass": 30}, ...}, sorted by kind and status: dbt runs nodes
+        on several threads, so the order results finish in (and so a dict built from it) varies run to run."""
         out: dict[str, dict[str, int]] = {}
         for r in self.results:
             kind = r["unique_id"].split(".")[0]
             out.setdefault(kind, {}).setdefault(r["status"], 0)
             out[kind][r["status"]] += 1
-        return out
+        return {kind: dict(sorted(statuses.items())) for kind, statuses in sorted(out.items())}
 
     def failures(self) -> list[dict[str, Any]]:
         """Every node that did not succeed; a failing column test also names the column it tests,

@@ -213,15 +213,14 @@ def failed_tests(result_rows: list[dict[str, Any]], target_path: Path) -> Any:
                 "failing rows": r.get("failures"),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(sorted(rows, key=lambda row: row["node"]))  # finish order varies with dbt's threads
 
 
 def failing_rows_sql(result_rows: list[dict[str, Any]]) -> list[str]:
     """The compiled query of each failed test: dbt runs it, and a test fails when it returns rows;
     run it again to see them."""
-    return [
-        r["compiled_code"].strip() for r in result_rows if r["status"] in {"fail", "error"} and r.get("compiled_code")
-    ]
+    failed = sorted(result_rows, key=lambda r: r["unique_id"])  # finish order varies with dbt's threads
+    return [r["compiled_code"].strip() for r in failed if r["status"] in {"fail", "error"} and r.get("compiled_code")]
 
 
 def generate_docs(settings: Settings, target: str) -> Any:

@@ -225,3 +225,21 @@ def test_docs_are_generated_in_a_target_path_of_their_own(monkeypatch: pytest.Mo
     # not the build's target path (<dir>/dev): each keeps its own partial-parse state
     assert calls == [(tmp_path / "target" / "docs", ["docs", "generate"], "dev")]
     assert settings.dbt_target_dir == tmp_path / "target"
+
+
+def test_counts_do_not_depend_on_the_order_threads_finish_in(tmp_path: Path) -> None:
+    """dbt runs nodes on several threads; the committed notebook output of the counts table must not
+    change with which test happened to finish first (a CI run failed nbval on exactly that)."""
+    from helpers.dbt import DbtResult
+
+    finished = [
+        {"unique_id": "test.p.a", "status": "pass"},
+        {"unique_id": "model.p.m", "status": "success"},
+        {"unique_id": "test.p.b", "status": "fail"},
+        {"unique_id": "test.p.c", "status": "skipped"},
+        {"unique_id": "test.p.d", "status": "pass"},
+    ]
+    forward = DbtResult(command=[], returncode=1, target_path=tmp_path, results=finished).counts()
+    backward = DbtResult(command=[], returncode=1, target_path=tmp_path, results=finished[::-1]).counts()
+    assert forward == {"model": {"success": 1}, "test": {"fail": 1, "pass": 2, "skipped": 1}}
+    assert [(k, list(v)) for k, v in forward.items()] == [(k, list(v)) for k, v in backward.items()]
