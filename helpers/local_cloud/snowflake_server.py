@@ -25,20 +25,25 @@ Here: a memory budget (DuckDB's `memory_limit`, default 2GB, `--memory-limit`, a
 under the state dir, `--spill-dir`, so a large load pages to disk instead of growing the server's RSS
 without bound), and unsupported SQL failing at once with a SQL error naming the statement: fakesnow
 answers HTTP 500, which the Snowflake connector retries for many seconds (dbt once hung > 10 minutes).
+And each query request id runs once (`RunOnce`): the connector re-sends a statement whose answer takes
+longer than its read timeout under the same requestId, and Snowflake does not run it again.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gzip
 import json
 import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from helpers.local_cloud import fakesnow_compat
 from helpers.local_cloud.local_warehouse import LocalWarehouse
@@ -110,8 +115,13 @@ def build_app(
         )
 
     statement_log = StatementLog.from_environment()
+    run_once = RunOnce()
 
-    async def query_request(request: Request) -> JSONResponse:
+    async def query_request(request: Request) -> Response:
+        # a re-sent request id is answered with its first run's answer (not logged again: it did not run)
+        return await run_once.answer(request, logged_query)
+
+    async def logged_query(request: Request) -> JSONResponse:
         if statement_log is None:
             return await answer_query(request)
         body = await request.body()  # starlette caches it: answer_query reads the same bytes
@@ -159,6 +169,54 @@ def build_app(
     ]
     routes.append(Route("/health", lambda _: JSONResponse({"ok": True}), methods=["GET"]))
     return Starlette(routes=routes)
+
+
+class RunOnce:
+    """Each query request id runs once, as in Snowflake; a re-sent one gets the first run's answer.
+
+    Why: snowflake-connector-python (4.8.1) sends a statement as POST
+    /queries/v1/query-request?requestId=<uuid4> (connection.py `_cmd_query`: `url_parameters = {REQUEST_ID:
+    request_id}`; the id is made once per execute(), cursor.py `self._request_id = uuid.uuid4()`), reads
+    the answer with a socket timeout of 60 s (network.py DEFAULT_SOCKET_CONNECT_TIMEOUT, `timeout=socket_timeout`),
+    and on a ReadTimeout raises RetryRequest and loops (`SnowflakeRestful.fetch`: `while True`), re-sending the
+    same URL, so the same requestId, plus `clientStartTime` and `retryCount` (`RetryCtx.add_retry_params`,
+    `retryReason` too when enabled). Snowflake does not run that statement twice; fakesnow ran it again, so
+    a long INSERT ... SELECT was applied twice.
+
+    A duplicate waits for the first run (in flight or done) and gets its answer. The run is its own task,
+    shielded, so it finishes even if the request that started it is gone (the connector closed it). The
+    look-up and the insert have no `await` between them, and every request is handled on the server's one
+    event loop (the statements run in worker threads), so two copies arriving together cannot both run.
+    Memory is bounded, checked as each new request id arrives: the last `keep` ids, and finished answers
+    up to `keep_bytes` in all (the oldest finished are forgotten first; a re-send comes within a minute or
+    two of its first send)."""
+
+    def __init__(self, keep: int = 256, keep_bytes: int = 64 * 2**20):
+        self.keep, self.keep_bytes = keep, keep_bytes
+        self._runs: OrderedDict[tuple[str, str], asyncio.Task[Response]] = OrderedDict()
+
+    async def answer(self, request: Request, run: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.query_params.get("requestId")
+        if not request_id:
+            return await run(request)
+        key = (request.headers.get("Authorization", ""), request_id)  # a request id within its session
+        if (task := self._runs.get(key)) is None:
+            task = self._runs[key] = asyncio.ensure_future(run(request))
+            self._forget_old()
+        # the same Response may be sent again: it has no background task and sending does not change it
+        return await asyncio.shield(task)
+
+    def _forget_old(self) -> None:
+        def size(task: asyncio.Task[Response]) -> int:
+            return len(task.result().body) if task.done() and not task.cancelled() and not task.exception() else 0
+
+        total = sum(size(t) for t in self._runs.values())
+        for key, task in list(self._runs.items()):
+            if len(self._runs) <= self.keep and total <= self.keep_bytes:
+                break
+            if task.done():  # one still running is kept: its re-sends must wait for it
+                total -= size(task)
+                del self._runs[key]
 
 
 STATEMENT_LOG_ENV = "PIPELINE_LOCAL_WAREHOUSE_STATEMENT_LOG"
