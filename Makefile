@@ -16,6 +16,13 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
+# `make test`'s pytest runs the test files in parallel, one worker per core (at most 4; PYTEST_WORKERS=0
+# runs them in this process): each worker starts a local cloud of its own, and a file's tests stay on
+# one worker, since a file's module fixtures build on each other. nbval is not parallel: notebooks
+# build on each other in order.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --maxprocesses=4 --dist loadfile
+
 NBVAL := --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 ## demo: the walkthrough (notebooks 00-08, executed headlessly into artifacts/notebooks/); 08 runs with
@@ -32,7 +39,7 @@ demo: $(STAMP)
 ## committed notebooks re-run from a clean slate must show the same outputs. nbval runs with the
 ## browser hidden (PIPELINE_BROWSER=none), so it passes the same with or without Chromium.
 test: $(STAMP) lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 	$(PY) -m helpers local up
 	$(PY) -m helpers teardown
 	PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m helpers notebooks --check-gallery --confirm-teardown
