@@ -71,7 +71,19 @@ def swap_schemas(duck: Any, database: str, a: str, b: str, if_exists: bool, extr
         )
     scratch = f"_swap_{secrets.token_hex(4)}"
     db = _q(database)
-    moves = ((a, scratch), (b, a), (scratch, b))
+    # A swap is symmetric, but the schema that goes through the scratch schema is copied twice: send the
+    # one with fewer rows that way (on a first publish, the empty published schema: at 1M records the three
+    # swaps took ~39 s the other way round, and the run's dbt step went from 129 s to 94 s). Either way
+    # round gives the same result.
+    rows = dict(
+        cur.execute(
+            "SELECT schema_name, sum(estimated_size) FROM duckdb_tables() WHERE database_name = ? "
+            "AND schema_name IN (?, ?) GROUP BY schema_name",
+            [database, a, b],
+        ).fetchall()
+    )
+    twice, once = (a, b) if (rows.get(a) or 0) <= (rows.get(b) or 0) else (b, a)
+    moves = ((twice, scratch), (once, twice), (scratch, once))
     # load history (fakesnow's) and load metadata (helpers/local_cloud/load_metadata.py) go with their tables
     per_database_catalogs = [
         r[0]

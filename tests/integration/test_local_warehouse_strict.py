@@ -73,6 +73,29 @@ def test_swap_with_exchanges_every_table_with_its_kind_and_rows(conn):
     assert types == ["VARCHAR(10)"]  # column metadata moves with the table
 
 
+@pytest.mark.parametrize("rows_in_a, rows_in_b", [(3, 0), (0, 3), (5, 2), (2, 5)])
+def test_swap_with_gives_the_same_exchange_whichever_schema_holds_more_rows(conn, rows_in_a, rows_in_b):
+    """Same page: a swap is symmetric. The local warehouse routes the schema with fewer rows through its
+    scratch schema (it is copied twice); which way round must not change the result: tables, kinds,
+    rows and column metadata all end up exchanged."""
+    warehouse.execute(conn, f"CREATE OR REPLACE TRANSIENT TABLE {DB}.A.FROM_A (X NUMBER(38, 0))")
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.B.FROM_B (Y VARCHAR(10))")
+    warehouse.execute(conn, f"CREATE OR REPLACE TABLE {DB}.B.ALSO_B (Z VARCHAR(3))")
+    for i in range(rows_in_a):
+        warehouse.execute(conn, f"INSERT INTO {DB}.A.FROM_A VALUES ({i})")
+    for i in range(rows_in_b):
+        warehouse.execute(conn, f"INSERT INTO {DB}.B.FROM_B VALUES ('b{i}')")
+    warehouse.execute(conn, f"ALTER SCHEMA {DB}.A SWAP WITH {DB}.B")
+    assert _tables(conn, "A") == {"FROM_B": "NO", "ALSO_B": "NO"} and _tables(conn, "B") == {"FROM_A": "YES"}
+    assert warehouse.execute(conn, f"SELECT X FROM {DB}.B.FROM_A ORDER BY X").rows == [(i,) for i in range(rows_in_a)]
+    assert warehouse.execute(conn, f"SELECT Y FROM {DB}.A.FROM_B ORDER BY Y").rows == [
+        (f"b{i}",) for i in range(rows_in_b)
+    ]
+    assert [r[1] for r in warehouse.execute(conn, f"DESCRIBE TABLE {DB}.A.ALSO_B").rows] == ["VARCHAR(3)"]
+    schemas = [row[1] for row in warehouse.execute(conn, f"SHOW SCHEMAS IN DATABASE {DB}").rows]
+    assert "A" in schemas and not [name for name in schemas if name.upper().startswith("_SWAP_")]  # no scratch left
+
+
 def test_swap_with_a_missing_schema_fails_and_changes_nothing(conn):
     """https://docs.snowflake.com/en/sql-reference/sql/alter-schema: both schemas must exist; a missing
     one is Snowflake's "does not exist or not authorized" (002003). IF EXISTS covers the first name."""
