@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,27 @@ def snowflake_principal_keys(settings: Settings) -> dict[str, str]:
     return {"aws_access_key_id": keys["access_key_id"], "aws_secret_access_key": keys["secret_access_key"]}
 
 
+# Below Linux's ephemeral range (32768-60999), where the OS hands out ports for outgoing connections.
+STABLE_PORTS = range(20000, 32000)
+
+
+def stable_port(state_dir: Path, service: str) -> int:
+    """The port a service gets for this state directory when it is free: the same on every `local up`,
+    even after `local down --wipe`, and (almost always) different for another state directory (each
+    test worker has its own). The Snowflake port is in dbt's profile, and dbt re-parses the whole
+    project when the profile changes: a new port on every fresh local cloud made every first run
+    re-parse (~4 s), where a real account's host never changes."""
+    slots = len(STABLE_PORTS) // len(SERVICES)
+    slot = zlib.crc32(str(Path(state_dir).resolve()).encode()) % slots
+    return STABLE_PORTS[slot * len(SERVICES) + SERVICES.index(service)]
+
+
 def _free_port(preferred: int | None = None) -> int:
     """`preferred` (the port a service had before a restart) if it is free, else any free port."""
     for port in ([preferred] if preferred else []) + [0]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # as the servers bind: a stopped server's connections in TIME_WAIT do not make its port busy
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
@@ -117,9 +135,13 @@ class LocalCloud:
         return path
 
     # -- lifecycle -----------------------------------------------------------------------------
+    def preferred_port(self, service: str) -> int:
+        """A restarted service keeps its port (open connections' settings stay valid); a service
+        started afresh gets its stable port."""
+        return (self._read(service) or {}).get("port") or stable_port(self.dir, service)
+
     def _start(self, service: str, args: list[str]) -> dict[str, Any]:
-        # a restarted service keeps its port when it can, so open connections' settings stay valid
-        port = _free_port((self._read(service) or {}).get("port"))
+        port = _free_port(self.preferred_port(service))
         url = f"http://127.0.0.1:{port}"
         self.logs.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 - handed to the child
