@@ -276,6 +276,7 @@ def run_dbt(
     itself. After `timeout_s` dbt's open queries are cancelled (as on Ctrl-C) and the result says so;
     a warehouse that went away fails within the network timeout (dbt_entry.network_timeout)."""
     del keep_fds  # dbt no longer outlives this process
+    dbt_entry.skip_unused_imports()
     from dbt.cli.main import dbtRunner
 
     target_path = settings.dbt_target_dir / target
