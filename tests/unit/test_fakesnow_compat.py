@@ -75,3 +75,104 @@ def test_a_transform_no_longer_called_through_the_module_is_named(monkeypatch):
 
     monkeypatch.setattr(FakeSnowflakeCursor, "_transform", _transform)
     assert [p for p in fakesnow_compat.problems() if p.startswith("fakesnow.cursor.FakeSnowflakeCursor._transform")]
+
+
+# -- one copy per statement ----------------------------------------------------------------------
+# Statements of the kinds a run sends (dbt's DDL, tests, contract checks and metadata queries, the
+# pipeline's SQL, the account setup), and rewrites that return fakesnow's shared SUCCESS_NOP.
+ONE_COPY_CORPUS = [
+    "USE ROLE USERADMIN",
+    "USE WAREHOUSE COUNTRIES_WH",
+    "USE SCHEMA COUNTRIES_DEV.RAW",
+    "ALTER SESSION SET QUOTED_IDENTIFIERS_IGNORE_CASE = FALSE",
+    "ALTER SESSION SET AUTOCOMMIT = TRUE",
+    "ALTER TABLE T1 SET TAG COST_CENTER = 'data'",
+    "SET RUN_LIMIT = 5",
+    "CREATE DATABASE IF NOT EXISTS COUNTRIES_DEV",
+    "CREATE SCHEMA IF NOT EXISTS COUNTRIES_DEV.RAW_BUILD",
+    "DROP SCHEMA IF EXISTS COUNTRIES_DEV.RAW_BUILD CASCADE",
+    "CREATE OR REPLACE TRANSIENT TABLE COUNTRIES_DEV.RAW_BUILD.COUNTRIES_COPY (DATA VARIANT, SOURCE_FILE VARCHAR,"
+    " SOURCE_FILE_ROW NUMBER(38, 0), LOADED_AT TIMESTAMP_LTZ)",
+    "create or replace transient table COUNTRIES_DEV.MART_BUILD.country_details_europe (country_code varchar,"
+    " population number(38,0)) as ( select country_code, population from COUNTRIES_DEV.MART_BUILD.country_details"
+    " where country_continent_name = 'Europe' )",
+    "CREATE OR REPLACE TABLE COUNTRIES_DEV.A.P3 CLONE COUNTRIES_DEV.A.P",
+    "select data:cca3::varchar as country_code, data:name.common::varchar as country_name,"
+    " data:population::number(38,0) as population, to_date(data:updated::varchar) as updated,"
+    " dateadd(day, 1, loaded_at) as next_day, 'run_1' as load_id from COUNTRIES_DEV.RAW_BUILD.COUNTRIES_COPY",
+    "select c.country_code, cont.value::varchar as continent, cur.key as currency_code"
+    " from COUNTRIES_DEV.RAW_BUILD.country_details_raw c,"
+    " lateral flatten(input => c.data:continents, outer => true) cont,"
+    " lateral flatten(input => c.data:currencies, outer => true) cur",
+    "SELECT COUNT(*) FROM F, LATERAL FLATTEN(INPUT => GET_PATH(F.V, 'c'), OUTER => FALSE) AS C(SEQ, KEY, PATH, INDEX,"
+    " VALUE, THIS)",
+    "select count(*) as failures, count(*) != 0 as should_warn, count(*) != 0 as should_error from ("
+    " select country_code as unique_field, count(*) as n_records from COUNTRIES_DEV.RAW_BUILD.country_details_raw"
+    " where country_code is not null group by country_code having count(*) > 1 ) dbt_internal_test",
+    "select * from ( select cast(null as varchar) as country_code, cast(null as variant) as data,"
+    " cast(null as number(38,0)) as source_file_row ) as __dbt_sbq where false limit 0",
+    "SHOW TERSE SCHEMAS IN DATABASE COUNTRIES_DEV LIMIT 10000",
+    "SHOW OBJECTS IN SCHEMA COUNTRIES_DEV.RAW_BUILD LIMIT 10000",
+    "SHOW TABLES IN SCHEMA COUNTRIES_DEV.RAW",
+    "SHOW STAGES IN ACCOUNT",
+    "DESCRIBE TABLE COUNTRIES_DEV.RAW.COUNTRY_DETAILS_RAW",
+    "SELECT table_schema, table_name FROM COUNTRIES_DEV.information_schema.tables WHERE table_schema IN ('RAW',"
+    " 'MART') ORDER BY 1, 2",
+    "select object_construct('a', 1, 'b', null), array_size(parse_json('[1,2]')), sha2('x', 256),"
+    " regexp_replace('a-b', '-', '_'), array_agg(x) within group (order by x) from (select 1 as x)",
+    "INSERT INTO COUNTRIES_DEV.AUDIT.LOAD_STATE (RUN_ID, ROWS_LOADED) VALUES (?, ?)",
+    "merge into COUNTRIES_DEV.AUDIT.T as t using (select 1 as id, 'x' as v) as s on t.id = s.id"
+    " when matched then update set v = s.v when not matched then insert (id, v) values (s.id, s.v)",
+    "CREATE OR REPLACE TABLE COUNTRIES_DEV.AUDIT.LOAD_STATE AS SELECT CAST('run_1' AS VARCHAR) AS RUN_ID,"
+    " CURRENT_TIMESTAMP() AS LOADED_AT",
+]
+
+
+@pytest.fixture
+def fake_cursor(tmp_path):
+    import sqlglot  # noqa: F401 - fakesnow's parser
+
+    from helpers.local_cloud import table_kinds
+
+    fakesnow_compat.one_copy_transforms()
+    from fakesnow.instance import FakeSnow
+
+    fs = FakeSnow(create_database_on_connect=True, create_schema_on_connect=True)
+    table_kinds.ensure_catalog(fs.duck_conn)  # the information_schema views may read it (patch())
+    conn = fs.connect(database="COUNTRIES_DEV", schema="RAW")
+    return conn.cursor()
+
+
+@pytest.mark.parametrize("sql", ONE_COPY_CORPUS)
+def test_one_copy_per_statement_gives_the_sql_fakesnow_gives_with_a_copy_per_rewrite(fake_cursor, sql):
+    """fakesnow's _transform copies the syntax tree at every one of its ~80 rewrites; the local warehouse
+    copies it once (fakesnow_compat.one_copy_transforms). The SQL DuckDB runs must be the same, the
+    statement passed in must be left as it was, and fakesnow's shared SUCCESS_NOP never changed."""
+    import sqlglot
+    from fakesnow.cursor import FakeSnowflakeCursor
+    from fakesnow.transforms.transforms import SUCCESS_NOP
+
+    nop_before = SUCCESS_NOP.sql()
+    chain = FakeSnowflakeCursor._transform
+    params = ["run_1", 250] if "?" in sql else None
+    statement = sqlglot.parse_one(sql, read="snowflake")
+    as_given = statement.sql(dialect="snowflake")
+    copying = chain.original(fake_cursor, statement, params)
+    once = chain(fake_cursor, statement, params)
+    assert once.sql(dialect="duckdb") == copying.sql(dialect="duckdb")
+    assert once.args.get("set_autocommit") == copying.args.get("set_autocommit")
+    assert statement.sql(dialect="snowflake") == as_given, "the statement passed in is unchanged"
+    assert once is not SUCCESS_NOP and SUCCESS_NOP.sql() == nop_before
+
+
+def test_a_chain_that_reaches_the_shared_nop_goes_on_with_a_copy_of_it(fake_cursor):
+    """USE ROLE becomes SUCCESS_NOP itself at the first rewrite that sees it; what the later rewrites do
+    must happen to a copy (the next statement would otherwise get whatever they did to it)."""
+    import sqlglot
+    from fakesnow.cursor import FakeSnowflakeCursor
+    from fakesnow.transforms.transforms import SUCCESS_NOP
+
+    before = SUCCESS_NOP.copy()
+    out = FakeSnowflakeCursor._transform(fake_cursor, sqlglot.parse_one("USE ROLE SYSADMIN", read="snowflake"), None)
+    assert out is not SUCCESS_NOP and out.sql() == before.sql()
+    assert before == SUCCESS_NOP, "the shared SUCCESS_NOP is unchanged"
