@@ -113,6 +113,10 @@ def run_notebooks(
                     kernel_name="python3",
                     progress_bar=False,
                     request_save_on_cell_execute=False,
+                    # every output is in once the last cell has run: stop the kernel at once instead of
+                    # waiting up to 2.6 s for it to wind down (its local-cloud servers run in sessions
+                    # of their own and are not stopped with it)
+                    shutdown_kernel="immediate",
                 )
         except PapermillExecutionError as e:
             raise NotebookFailed(

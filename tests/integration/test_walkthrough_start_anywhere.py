@@ -44,7 +44,12 @@ def execute(name: str, out_dir: Path) -> dict[str, Any]:
     out = out_dir / name
     try:
         papermill.execute_notebook(
-            str(NOTEBOOKS_DIR / name), str(out), cwd=str(NOTEBOOKS_DIR), kernel_name="python3", progress_bar=False
+            str(NOTEBOOKS_DIR / name),
+            str(out),
+            cwd=str(NOTEBOOKS_DIR),
+            kernel_name="python3",
+            progress_bar=False,
+            shutdown_kernel="immediate",  # as helpers.notebooks runs them
         )
     except PapermillExecutionError as e:
         cells = json.loads(out.read_text())["cells"]
