@@ -205,6 +205,18 @@ def _cancel_open_queries() -> None:
                 adapter.cancel_open_connections()
 
 
+def import_in_background() -> threading.Thread:
+    """Start importing dbt (about 2 s of CPU) on a thread of its own, so that a run's first steps,
+    which mostly wait on AWS and Snowflake, hide it. Only imports: dbt itself runs when it is called,
+    on the caller's thread; importing it there again waits for this import instead of repeating it."""
+    import importlib
+
+    dbt_entry.skip_unused_imports()
+    thread = threading.Thread(target=importlib.import_module, args=("dbt.cli.main",), name="dbt-import", daemon=True)
+    thread.start()
+    return thread
+
+
 def _manifest(common: list[str], target_path: Path) -> Any:
     """The project parsed once per process for these arguments and this environment (profiles.yml
     reads the connection and the database names from it), again when a project file changed. Env

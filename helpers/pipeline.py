@@ -302,6 +302,7 @@ class Pipeline:
 
     def _run_steps(self, ctx: RunContext, report: RunReport, target: str, force: bool) -> None:
         s, timed = self.settings, lambda step: ctx.timed(report.seconds, step)
+        dbt.import_in_background()  # hidden behind the steps before the build, which wait on the services
         with timed("iam"):
             roles = self.setup_iam(ctx)
             report.record_iam(roles)

@@ -66,3 +66,22 @@ def test_nothing_is_skipped_once_jsonschema_is_imported(monkeypatch):
     monkeypatch.delitem(sys.modules, "rfc3987_syntax", raising=False)
     dbt_entry.skip_unused_imports()
     assert "rfc3987_syntax" not in sys.modules
+
+
+def test_a_run_imports_dbt_on_a_daemon_thread_without_the_skipped_module():
+    """Pipeline runs start dbt's import in the background (helpers.dbt.import_in_background); a run
+    that needs no dbt (an unchanged source) must be able to exit before it finishes."""
+    code = (
+        "import sys\n"
+        "from helpers import dbt\n"
+        "thread = dbt.import_in_background()\n"
+        "assert thread.daemon\n"
+        "thread.join(120)\n"
+        "assert 'dbt.cli.main' in sys.modules and sys.modules['rfc3987_syntax'] is None\n"
+        "from dbt.cli.main import dbtRunner\n"
+        "print('imported')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "imported"
