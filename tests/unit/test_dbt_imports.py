@@ -12,6 +12,13 @@ from helpers import dbt_entry
 from tests.conftest import PROJECT_ROOT
 
 
+def _in_a_fresh_interpreter(code: str) -> str:
+    """What `code` prints, run by a new Python in the project (nothing imported yet)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     assert spec and spec.submodule_search_locations, name
@@ -45,9 +52,7 @@ def test_dbt_imports_and_validates_without_the_skipped_module():
         "except jsonschema.ValidationError:\n"
         "    print('rejected')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
-    ).stdout
+    out = _in_a_fresh_interpreter(code)
     assert out.strip() == "rejected"
 
 
@@ -81,7 +86,5 @@ def test_a_run_imports_dbt_on_a_daemon_thread_without_the_skipped_module():
         "from dbt.cli.main import dbtRunner\n"
         "print('imported')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
-    ).stdout
+    out = _in_a_fresh_interpreter(code)
     assert out.strip() == "imported"
