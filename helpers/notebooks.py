@@ -153,9 +153,8 @@ def _run_one(
                 str(path),
                 str(out),
                 parameters=(parameters or {}).get(path.name, {}),
-                cwd=str(NOTEBOOKS_DIR),
                 kernel_name="python3",
-                km=km,  # started by _kernels(); nbclient uses it and leaves stopping it to us
+                km=km,  # started by _kernels() in NOTEBOOKS_DIR; nbclient uses it and leaves stopping it to us
                 progress_bar=False,
                 request_save_on_cell_execute=False,
             )
