@@ -113,7 +113,7 @@ _INVOCATION = threading.Lock()
 # per target path: (what the manifest was parsed from, the parsed manifest). The parse writes only
 # partial_parse.msgpack: the commands that run nodes (build, run, test, compile, docs generate) write
 # manifest.json themselves as they finish, so writing it at the parse too cost every process's first
-# invocation 0.6 s for nothing (ls and run-operation write none: they leave the last one written)
+# invocation ≈ 0.5 s for nothing (ls and run-operation write none: they leave the last one written)
 _MANIFESTS: dict[Path, tuple[str, Any]] = {}
 _NO_MANIFEST = {"parse", "deps", "clean", "debug", "init"}  # commands that parse nothing or parse themselves
 

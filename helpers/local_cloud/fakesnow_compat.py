@@ -12,7 +12,8 @@ The patches are small fixes of general fakesnow gaps, which fakesnow could take 
 LATERAL FLATTEN(..., OUTER => TRUE), CREATE OR REPLACE TABLE ... CLONE, information_schema.tables'
 IS_TRANSIENT / IS_TEMPORARY (table_kinds.py), a persistent global catalog; and one that changes only
 speed: each statement's ~80 rewrites copy its syntax tree once instead of once per rewrite
-(`one_copy_transforms`).
+(`one_copy_transforms`), and each result is described by DuckDB without a sqlglot round trip
+(`describe_without_reparse`).
 """
 
 from __future__ import annotations
@@ -185,6 +186,11 @@ HOOKS: tuple[Hook, ...] = (
             _function("self", "expression", "params")(f)
             and _source_has("expression.transform(", "transforms.flatten)", "transforms.create_clone)")(f)
         ),
+    ),
+    Hook(
+        "fakesnow.cursor.FakeSnowflakeCursor._describe_last_sql",
+        "(self): DESCRIBE of self._last_sql with self._last_params on another cursor of the session",
+        lambda f: _function("self")(f) and _source_has('f"DESCRIBE {self._last_sql}"', "self._last_params")(f),
     ),
     Hook(
         "sqlglot.expressions.core.Expression.transform",
@@ -379,6 +385,7 @@ def patch() -> None:
     fakesnow.transforms.create_clone = create_clone
     _patch_information_schema()
     one_copy_transforms()
+    describe_without_reparse()
 
 
 class _Chain(threading.local):
@@ -428,6 +435,35 @@ def one_copy_transforms() -> None:
     chain.original = original_chain  # type: ignore[attr-defined]  # fakesnow's, copying at every call
     Expression.transform = transform  # type: ignore[method-assign]
     FakeSnowflakeCursor._transform = chain  # type: ignore[method-assign]  # noqa: SLF001
+
+
+def describe_without_reparse() -> None:
+    """fakesnow describes every query's result (the column types of each response) by parsing
+    "DESCRIBE <the DuckDB SQL it has just run>" with sqlglot, generating that SQL again and running it:
+    about a fifth of the local warehouse's CPU in a dbt build (py-spy of the server), the parse spent on
+    SQL that fakesnow generated itself a moment before. Here DuckDB's DESCRIBE gets that same text
+    directly (the rows are the same: tests/unit/test_fakesnow_compat.py compares them on statements
+    of each kind a run sends). SQL of several statements, or one DuckDB refuses, takes fakesnow's own
+    path, so an error is raised as fakesnow raises it."""
+    import duckdb
+    from fakesnow.cursor import FakeSnowflakeCursor
+
+    if getattr(FakeSnowflakeCursor._describe_last_sql, "direct", False):  # noqa: SLF001
+        return
+    original = FakeSnowflakeCursor._describe_last_sql  # noqa: SLF001
+
+    def describe_last_sql(self: Any) -> list:
+        sql = self._last_sql  # noqa: SLF001
+        if ";" in sql:  # several statements (a SEED prefix; or just a ';' in a literal): fakesnow's way
+            return original(self)
+        try:
+            return self._duck_conn.execute(f"DESCRIBE {sql}", self._last_params).fetchall()  # noqa: SLF001
+        except duckdb.Error:
+            return original(self)
+
+    describe_last_sql.direct = True  # type: ignore[attr-defined]
+    describe_last_sql.original = original  # type: ignore[attr-defined]  # fakesnow's, through sqlglot
+    FakeSnowflakeCursor._describe_last_sql = describe_last_sql  # type: ignore[method-assign]  # noqa: SLF001
 
 
 def _patch_information_schema() -> None:

@@ -139,7 +139,7 @@ def parsed(local_cloud: object, tmp_path_factory: pytest.TempPathFactory) -> dic
 def test_the_parse_before_a_command_writes_no_manifest_json(local_cloud: object, tmp_path: Path):
     """run_dbt parses once per process and hands the manifest to the command, which writes
     manifest.json itself as it finishes (dbt/task/runnable.py `run`): the parse writes only
-    partial_parse.msgpack, never a manifest.json the command would overwrite (0.6 s each time)."""
+    partial_parse.msgpack, never a manifest.json the command would overwrite (≈ 0.5 s each time)."""
     settings = Settings(dev_database=DEV_DB, prod_database=PROD_DB, dbt_target_dir=tmp_path)
     target_path = tmp_path / "dev"
     env = {

@@ -176,3 +176,118 @@ def test_a_chain_that_reaches_the_shared_nop_goes_on_with_a_copy_of_it(fake_curs
     out = FakeSnowflakeCursor._transform(fake_cursor, sqlglot.parse_one("USE ROLE SYSADMIN", read="snowflake"), None)
     assert out is not SUCCESS_NOP and out.sql() == before.sql()
     assert before == SUCCESS_NOP, "the shared SUCCESS_NOP is unchanged"
+
+
+# -- describing a result without a sqlglot round trip --------------------------------------------
+# Statements of the kinds a run sends whose results fakesnow describes: each runs on a fresh session
+# after the ones before it, so each finds the tables it reads.
+DESCRIBE_CORPUS = [
+    (
+        "CREATE OR REPLACE TRANSIENT TABLE COUNTRIES_COPY (DATA VARIANT, SOURCE_FILE VARCHAR,"
+        " SOURCE_FILE_ROW NUMBER(38, 0), LOADED_AT TIMESTAMP_LTZ)",
+        None,
+    ),
+    (
+        'INSERT INTO COUNTRIES_COPY SELECT PARSE_JSON(\'{"cca3": "FRA", "name": {"common": "France"},'
+        ' "population": 68000000, "continents": ["Europe"], "currencies": {"EUR": {}}}\'), \'f.json\', 1,'
+        " CURRENT_TIMESTAMP()",
+        None,
+    ),
+    ("CREATE OR REPLACE TABLE LOAD_STATE (RUN_ID VARCHAR, ROWS_LOADED NUMBER(38, 0))", None),
+    ("INSERT INTO LOAD_STATE (RUN_ID, ROWS_LOADED) VALUES (?, ?)", ["run_1", 250]),
+    ("SELECT RUN_ID, ROWS_LOADED FROM LOAD_STATE WHERE RUN_ID = ?", ["run_1"]),
+    (
+        "select data:cca3::varchar as country_code, data:name.common::varchar as country_name,"
+        " data:population::number(38,0) as population, dateadd(day, 1, loaded_at) as next_day,"
+        " 'run_1' as load_id from COUNTRIES_COPY",
+        None,
+    ),
+    (
+        "select c.data:cca3::varchar as country_code, cont.value::varchar as continent, cur.key as currency_code"
+        " from COUNTRIES_COPY c, lateral flatten(input => c.data:continents, outer => true) cont,"
+        " lateral flatten(input => c.data:currencies, outer => true) cur",
+        None,
+    ),
+    (
+        "select * from ( select cast(null as varchar) as country_code, cast(null as variant) as data,"
+        " cast(null as number(38,0)) as source_file_row, cast(null as timestamp_ltz) as loaded_at ) as __dbt_sbq"
+        " where false limit 0",
+        None,
+    ),
+    (
+        "create or replace transient table COUNTRIES_DEV.RAW.country_details (country_code varchar,"
+        " population number(38,0)) as ( select data:cca3::varchar, data:population::number(38,0) from COUNTRIES_COPY )",
+        None,
+    ),
+    (
+        "select count(*) as failures, count(*) != 0 as should_warn, count(*) != 0 as should_error from ("
+        " select country_code as unique_field, count(*) as n_records from COUNTRIES_DEV.RAW.country_details"
+        " where country_code is not null group by country_code having count(*) > 1 ) dbt_internal_test",
+        None,
+    ),
+    (
+        "select object_construct('a', 1, 'b', null) as o, array_size(parse_json('[1,2]')) as n, sha2('x', 256) as h,"
+        " array_agg(x) within group (order by x) as a from (select 1 as x)",
+        None,
+    ),
+    (
+        "merge into LOAD_STATE as t using (select 'run_1' as run_id, 20 as rows_loaded) as s on t.run_id = s.run_id"
+        " when matched then update set rows_loaded = s.rows_loaded"
+        " when not matched then insert (run_id, rows_loaded) values (s.run_id, s.rows_loaded)",
+        None,
+    ),
+    ("SHOW TERSE SCHEMAS IN DATABASE COUNTRIES_DEV LIMIT 10000", None),
+    ("SHOW OBJECTS IN SCHEMA COUNTRIES_DEV.RAW LIMIT 10000", None),
+    ("DESCRIBE TABLE COUNTRIES_DEV.RAW.COUNTRIES_COPY", None),
+    (
+        "SELECT table_schema, table_name FROM COUNTRIES_DEV.information_schema.tables WHERE table_schema = 'RAW'"
+        " ORDER BY 1, 2",
+        None,
+    ),
+    ("ALTER SESSION SET QUOTED_IDENTIFIERS_IGNORE_CASE = FALSE", None),
+    ("USE SCHEMA COUNTRIES_DEV.RAW", None),
+    ("SELECT 'a;b' AS has_a_semicolon", None),  # several statements? fakesnow's own path describes it
+]
+
+
+@pytest.fixture
+def describing_cursor(tmp_path):
+    import sqlglot  # noqa: F401 - fakesnow's parser
+    from fakesnow.instance import FakeSnow
+
+    from helpers.local_cloud import table_kinds
+
+    fakesnow_compat.describe_without_reparse()
+    fs = FakeSnow(create_database_on_connect=True, create_schema_on_connect=True)
+    table_kinds.ensure_catalog(fs.duck_conn)
+    return fs.connect(database="COUNTRIES_DEV", schema="RAW").cursor()
+
+
+def test_each_result_is_described_by_duckdb_as_fakesnow_describes_it_through_sqlglot(describing_cursor):
+    """fakesnow describes each result by parsing 'DESCRIBE <its DuckDB SQL>' with sqlglot and running
+    what it generates; the local warehouse hands that text to DuckDB's DESCRIBE directly
+    (fakesnow_compat.describe_without_reparse). Every statement's description must be the same rows."""
+    from fakesnow.cursor import FakeSnowflakeCursor
+
+    direct = FakeSnowflakeCursor._describe_last_sql
+    assert direct.direct, "the patch is in place"
+    cur = describing_cursor
+    for sql, params in DESCRIBE_CORPUS:
+        cur.execute(sql, binding_params=params)  # as the server passes a request's bindings (qmark)
+        through_sqlglot = direct.original(cur)
+        assert through_sqlglot, sql
+        assert direct(cur) == through_sqlglot, sql
+        assert cur.description == FakeSnowflakeCursor.description.fget(cur), sql
+        if ";" not in cur._last_sql:  # the direct path, not the fallback, gave that answer
+            assert cur._duck_conn.execute(f"DESCRIBE {cur._last_sql}", cur._last_params).fetchall() == through_sqlglot
+
+
+def test_sql_duckdb_cannot_describe_gets_fakesnows_own_error(describing_cursor):
+    """The fallback: what DuckDB refuses goes through fakesnow's path, which raises its own error type."""
+    import snowflake.connector
+
+    cur = describing_cursor
+    cur.execute("SELECT 1 AS one")
+    cur._last_sql = "SELECT * FROM NO_SUCH_TABLE"
+    with pytest.raises(snowflake.connector.errors.ProgrammingError, match="NO_SUCH_TABLE"):
+        cur._describe_last_sql()
