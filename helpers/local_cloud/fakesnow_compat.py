@@ -276,9 +276,13 @@ HOOKS: tuple[Hook, ...] = (
 
 
 def problems() -> list[str]:
+    """Each hooked name that is missing or has lost its shape. A name this module has already patched
+    in this process is probed through the patch, on fakesnow's own (its `.original`): the fence
+    checks fakesnow, not our wrapper of it, so the answer is the same before and after patch()."""
     out = []
     for hook in HOOKS:
         obj = None if hook.name.startswith("fakesnow catalog table") else _resolve(hook.name)
+        obj = getattr(obj, "original", obj)
         try:
             ok = obj is not _MISSING and hook.probe(obj)
         except Exception:  # noqa: BLE001 - a probe that cannot even run means the shape changed
@@ -353,6 +357,7 @@ def patch() -> None:
     def creation_sql(catalog: str) -> str:
         return original_creation_sql(catalog) + FLATTEN_OUTER_MACRO.format(catalog=catalog) + ";"
 
+    creation_sql.original = original_creation_sql  # type: ignore[attr-defined]
     fakesnow.macros.creation_sql = creation_sql
 
     original_flatten = fs_transforms.flatten
@@ -370,6 +375,7 @@ def patch() -> None:
             return result
         return original_flatten(expression)
 
+    flatten.original = original_flatten  # type: ignore[attr-defined]
     fakesnow.transforms.flatten = flatten
 
     original_create_clone = fs_transforms.create_clone
@@ -382,6 +388,7 @@ def patch() -> None:
             result.set("replace", True)
         return result
 
+    create_clone.original = original_create_clone  # type: ignore[attr-defined]
     fakesnow.transforms.create_clone = create_clone
     _patch_information_schema()
     one_copy_transforms()
@@ -432,6 +439,7 @@ def one_copy_transforms() -> None:
             _CHAIN.active = False
 
     chain.one_copy = True  # type: ignore[attr-defined]
+    transform.original = original_transform  # type: ignore[attr-defined]  # sqlglot's
     chain.original = original_chain  # type: ignore[attr-defined]  # fakesnow's, copying at every call
     Expression.transform = transform  # type: ignore[method-assign]
     FakeSnowflakeCursor._transform = chain  # type: ignore[method-assign]  # noqa: SLF001

@@ -23,6 +23,38 @@ def test_the_installed_fakesnow_has_every_hooked_name():
     } <= names
 
 
+def test_the_fence_checks_fakesnow_itself_once_the_patches_are_applied(monkeypatch):
+    """patch() replaces some hooked names with wrappers; probing the wrapper would report fakesnow's
+    own functions "changed" (or, worse, pass a fakesnow that changed beneath it). problems() probes
+    what each wrapper wraps, so a process that has started a local warehouse checks the same thing."""
+    from fakesnow.cursor import FakeSnowflakeCursor
+    from sqlglot.expressions.core import Expression
+
+    import fakesnow.macros
+    import fakesnow.transforms
+    from fakesnow import info_schema
+
+    for owner, name in (
+        (info_schema, "SQL_CREATE_INFORMATION_SCHEMA_TABLES_VIEW"),
+        (fakesnow.macros, "creation_sql"),
+        (fakesnow.transforms, "flatten"),
+        (fakesnow.transforms, "create_clone"),
+        (FakeSnowflakeCursor, "_transform"),
+        (FakeSnowflakeCursor, "_describe_last_sql"),
+        (Expression, "transform"),
+    ):
+        monkeypatch.setattr(owner, name, getattr(owner, name))  # undone after the test
+    fakesnow_compat.patch()
+    assert getattr(FakeSnowflakeCursor._transform, "original", None) is not None  # noqa: SLF001 - patched
+    assert fakesnow_compat.problems() == []
+
+    def _transform(self, expression, params):  # fakesnow changed beneath the patch
+        return expression
+
+    monkeypatch.setattr(FakeSnowflakeCursor._transform, "original", _transform)  # noqa: SLF001
+    assert [p for p in fakesnow_compat.problems() if p.startswith("fakesnow.cursor.FakeSnowflakeCursor._transform")]
+
+
 def test_a_missing_hooked_name_stops_the_local_warehouse_from_starting_and_is_named(monkeypatch, tmp_path):
     import fakesnow.transforms
 
