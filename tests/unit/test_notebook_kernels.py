@@ -1,20 +1,108 @@
 """The walkthrough's kernels (helpers.notebooks._kernels): every notebook gets a kernel of its own,
-the next one starts while the current notebook runs, and none is left running afterwards."""
+the next one starts (and imports what its notebook imports) while the current notebook runs, and none
+is left running afterwards. The warm-up leaves no name behind that a cell could use."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
+import nbformat
 import pytest
 
 from helpers import notebooks
 
 
-def test_each_notebook_gets_a_fresh_kernel_and_none_outlives_the_run():
+def _notebook(path, *cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("import os  # prose, not code")] + [
+        nbformat.v4.new_code_cell(c) for c in cells
+    ]
+    nbformat.write(nb, path)
+    return path
+
+
+def _run(km, code: str) -> str:
+    """Run `code` in the kernel; what it printed."""
+    kc = km.client()
+    kc.start_channels()
+    out: list[str] = []
+    try:
+        asyncio.run(kc.wait_for_ready(timeout=60))
+        reply = asyncio.run(
+            kc.execute_interactive(
+                code,
+                timeout=60,
+                output_hook=lambda m: out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
+            )
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+    return "".join(out)
+
+
+NAMES_AND_MODULES = (
+    "import json as _j, sys as _s\n"
+    "print(_j.dumps({'names': sorted(k for k in globals() if not k.startswith('_')),"
+    " 'fractions': 'fractions' in _s.modules, 'tomllib': 'tomllib' in _s.modules}))"
+)
+
+
+def test_warm_imports_are_the_notebooks_import_statements_then_the_clients(tmp_path):
+    path = _notebook(
+        tmp_path / "00_x.ipynb",
+        "import json\nimport pandas as pd",
+        "from helpers import figures, warehouse\nfrom helpers.walkthrough import open_notebook",
+        "def f():\n    import fractions  # inside a function: still a module the notebook uses",
+        "%time x = 1",  # not plain Python: nothing from this cell
+        "from . import sibling\nfrom os.path import *",
+        "import json",  # once only
+    )
+    assert notebooks.warm_imports(path) == [
+        "json",
+        "pandas",
+        "helpers",
+        "helpers.figures",
+        "helpers.warehouse",
+        "helpers.walkthrough",
+        "helpers.walkthrough.open_notebook",  # may not be a module: the warm-up skips what fails
+        "fractions",
+        "os.path",
+        *notebooks.CLIENT_MODULES,
+    ]
+
+
+def test_a_warm_kernel_has_the_modules_imported_and_no_name_a_cold_one_lacks(tmp_path):
+    """The modules are in sys.modules before the first cell runs, and the cells' namespace is the
+    same as in a kernel started without a warm-up: a cell that forgets an import still fails."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    path = _notebook(tmp_path / "01_x.ipynb", "import fractions\nimport no_such_module_anywhere")
+    with notebooks._kernels() as kernel_for:
+        warm = kernel_for(path)
+        try:
+            warm_state = json.loads(_run(warm, NAMES_AND_MODULES))
+        finally:
+            asyncio.run(warm.shutdown_kernel(now=True))
+    cold = AsyncKernelManager(kernel_name="python3")
+    asyncio.run(cold.start_kernel(cwd=str(notebooks.NOTEBOOKS_DIR)))
+    try:
+        cold_state = json.loads(_run(cold, NAMES_AND_MODULES))
+    finally:
+        asyncio.run(cold.shutdown_kernel(now=True))
+    assert warm_state["fractions"] and not cold_state["fractions"]  # imported by the warm-up only
+    assert not warm_state["tomllib"]  # a module the notebook does not name is not imported
+    assert warm_state["names"] == cold_state["names"]  # the module that failed did not stop the rest
+    assert "fractions" not in warm_state["names"]
+
+
+def test_each_notebook_gets_a_fresh_kernel_and_none_outlives_the_run(tmp_path):
+    first_nb, second_nb = _notebook(tmp_path / "00_a.ipynb", "x = 1"), _notebook(tmp_path / "01_b.ipynb", "y = 2")
     started = []
-    with notebooks._kernels() as next_kernel:
-        first = next_kernel(another=True)
-        second = next_kernel(another=False)
+    with notebooks._kernels() as kernel_for:
+        first = kernel_for(first_nb, then=second_nb)
+        second = kernel_for(second_nb)
         started = [first, second]
         assert first is not second
         assert all(asyncio.run(km.is_alive()) for km in started), "the second started while the first ran"
@@ -23,9 +111,10 @@ def test_each_notebook_gets_a_fresh_kernel_and_none_outlives_the_run():
     assert not any(asyncio.run(km.is_alive()) for km in started)
 
 
-def test_a_kernel_started_for_a_notebook_that_never_runs_is_stopped():
-    with pytest.raises(RuntimeError), notebooks._kernels() as next_kernel:
-        current = next_kernel(another=True)
+def test_a_kernel_started_for_a_notebook_that_never_runs_is_stopped(tmp_path):
+    first_nb, second_nb = _notebook(tmp_path / "00_a.ipynb", "x = 1"), _notebook(tmp_path / "01_b.ipynb", "y = 2")
+    with pytest.raises(RuntimeError), notebooks._kernels() as kernel_for:
+        current = kernel_for(first_nb, then=second_nb)
         asyncio.run(current.shutdown_kernel(now=True))
         raise RuntimeError("the notebook failed")  # the next notebook's kernel is already starting
     # _kernels stopped the pending one: no kernel process is left
