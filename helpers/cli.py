@@ -219,12 +219,12 @@ def notebooks(
     """Execute notebooks/NN_*.ipynb in order with papermill; stop at the first failure."""
     import time
 
-    from helpers import figures, notebooks as nbs, screenshots
+    from helpers import notebooks as nbs, screenshots
 
     started = time.monotonic()
     if update_committed:  # the committed outputs show the committed gallery: refresh it too
-        os.environ.setdefault("PIPELINE_SCREENSHOTS_DIR", str(figures.GALLERY_DIR))
-    shots = Path(os.environ.get("PIPELINE_SCREENSHOTS_DIR") or figures.SCREENSHOTS_DIR)
+        os.environ.setdefault("PIPELINE_SCREENSHOTS_DIR", str(screenshots.GALLERY_DIR))
+    shots = Path(os.environ.get("PIPELINE_SCREENSHOTS_DIR") or screenshots.SCREENSHOTS_DIR)
     try:
         runs = nbs.run_notebooks(
             update_committed=update_committed,
@@ -248,7 +248,7 @@ def notebooks(
         table.add_row(r.name, f"{r.seconds:.1f}", str(r.output.relative_to(nbs.PROJECT_ROOT)))
     Console().print(table)
     if check_gallery:
-        committed = {p.name for p in figures.GALLERY_DIR.glob("*.png")}
+        committed = {p.name for p in screenshots.GALLERY_DIR.glob("*.png")}
         produced = {p.name for p in shots.glob("*.png")}
         if not screenshots.find_browser():
             console.print(

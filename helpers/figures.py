@@ -8,7 +8,6 @@ who may do what where, each cell a real call), and the per-continent charts (fro
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-from helpers.settings import PROJECT_ROOT  # noqa: E402
+from helpers.screenshots import GALLERY_DIR, SCREENSHOTS_DIR  # noqa: E402, F401 - where images go
 
-# The committed gallery (what README shows) is refreshed only by `make notebooks`; every other run (a
-# reader in JupyterLab, `make demo`, the tests) writes its images under artifacts/, so running a
-# notebook never dirties a tracked file. PIPELINE_SCREENSHOTS_DIR chooses the folder explicitly.
-GALLERY_DIR = PROJECT_ROOT / "screenshots"
-SCREENSHOTS_DIR = Path(os.environ.get("PIPELINE_SCREENSHOTS_DIR") or PROJECT_ROOT / "artifacts" / "screenshots")
 AWS_ORANGE, SNOW_BLUE, DBT_ORANGE, GREY = "#FF9900", "#29B5E8", "#FF694B", "#6B7280"
 plt.rcParams.update({"font.family": "DejaVu Sans", "svg.hashsalt": "countries-pipeline", "figure.dpi": 100})
 

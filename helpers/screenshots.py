@@ -19,6 +19,16 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from helpers.settings import PROJECT_ROOT
+
+# The committed gallery (what README shows) is refreshed only by `make notebooks`; every other run (a
+# reader in JupyterLab, `make demo`, the tests) writes its images under artifacts/, so running a
+# notebook never dirties a tracked file. PIPELINE_SCREENSHOTS_DIR chooses the folder explicitly.
+# (Here, not in figures.py, so that reading them does not import matplotlib: the walkthrough's runner
+# needs only these paths, and its memory counts in make demo's peak.)
+GALLERY_DIR = PROJECT_ROOT / "screenshots"
+SCREENSHOTS_DIR = Path(os.environ.get("PIPELINE_SCREENSHOTS_DIR") or PROJECT_ROOT / "artifacts" / "screenshots")
+
 # the gallery images that need a browser (everything else is drawn by matplotlib)
 BROWSER_CAPTURES = frozenset({"dbt_docs.png", "notebook_validation.png"})
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

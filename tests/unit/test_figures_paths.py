@@ -25,3 +25,18 @@ def test_images_of_an_ordinary_run_go_under_artifacts_not_into_the_gallery():
 def test_the_folder_can_be_chosen():
     env = {**os.environ, "PIPELINE_SCREENSHOTS_DIR": "/tmp/elsewhere"}
     assert _screenshots_dir(env) == "/tmp/elsewhere"
+
+
+def test_the_walkthrough_runner_knows_where_images_go_without_importing_matplotlib():
+    """`python -m helpers notebooks` runs beside every kernel and the dbt docs capture, so its memory
+    counts in make demo's peak (benchmarks/PERFORMANCE.md): it reads the gallery paths from
+    helpers.screenshots, and matplotlib (≈ 40 MB) stays in the kernels that draw."""
+    code = (
+        "import sys\n"
+        "from helpers import cli, notebooks, screenshots\n"
+        "print(screenshots.GALLERY_DIR, 'matplotlib' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [str(PROJECT_ROOT / "screenshots"), "False"]
