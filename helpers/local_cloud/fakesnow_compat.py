@@ -13,7 +13,8 @@ LATERAL FLATTEN(..., OUTER => TRUE), CREATE OR REPLACE TABLE ... CLONE, informat
 IS_TRANSIENT / IS_TEMPORARY (table_kinds.py), a persistent global catalog; and one that changes only
 speed: each statement's ~80 rewrites copy its syntax tree once instead of once per rewrite
 (`one_copy_transforms`), and each result is described by DuckDB without a sqlglot round trip
-(`describe_without_reparse`).
+(`describe_without_reparse`). sqlglot itself runs compiled (sqlglotc, its mypyc build, in the lock
+file): the hooks on it are probed by trying them, since compiled functions have no source to read.
 """
 
 from __future__ import annotations
@@ -101,6 +102,12 @@ def _source_has(*snippets: str) -> Callable[[Any], bool]:
         return all(s in source for s in snippets)
 
     return probe
+
+
+def _transforms_in_place(transform: Any) -> bool:
+    """Tried, not read: sqlglot's compiled build (sqlglotc, mypyc) has no Python source to read."""
+    tree = exp.column("a")
+    return transform(tree, lambda node: node, copy=False) is tree and transform(tree, lambda node: node) is not tree
 
 
 def _template_has(*alternatives: tuple[str, str]) -> Callable[[Any], bool]:
@@ -195,7 +202,7 @@ HOOKS: tuple[Hook, ...] = (
     Hook(
         "sqlglot.expressions.core.Expression.transform",
         "(self, fun, *args, copy=True, **kwargs): copy=False transforms the tree in place",
-        lambda f: _function("self", "fun", "args", "copy")(f) and _source_has("self.copy() if copy else self")(f),
+        lambda f: _function("self", "fun", "args", "copy")(f) and _transforms_in_place(f),
     ),
     Hook(
         "fakesnow.transforms.transforms.SUCCESS_NOP",

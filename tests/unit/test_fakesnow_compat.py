@@ -55,6 +55,30 @@ def test_the_fence_checks_fakesnow_itself_once_the_patches_are_applied(monkeypat
     assert [p for p in fakesnow_compat.problems() if p.startswith("fakesnow.cursor.FakeSnowflakeCursor._transform")]
 
 
+def test_a_sqlglot_whose_transform_copies_even_with_copy_false_is_named(monkeypatch):
+    """one_copy_transforms relies on copy=False transforming in place. The probe tries it rather than
+    reading the source, which sqlglot's compiled build (sqlglotc) does not have."""
+    from sqlglot.expressions.core import Expression
+
+    always_copies = Expression.transform
+
+    def transform(self, fun, *args, copy=True, **kwargs):
+        return always_copies(self, fun, *args, copy=True, **kwargs)
+
+    monkeypatch.setattr(Expression, "transform", transform)
+    assert [p for p in fakesnow_compat.problems() if p.startswith("sqlglot.expressions.core.Expression.transform")]
+
+
+def test_the_compiled_sqlglot_is_the_one_imported():
+    """requirements.lock installs sqlglotc, which puts compiled modules beside sqlglot's own: the local
+    warehouse's parse and rewrites run compiled (its CPU per dbt build about a quarter lower)."""
+    import sqlglot.expressions.core
+    import sqlglot.parser
+
+    assert not sqlglot.parser.__file__.endswith(".py"), sqlglot.parser.__file__
+    assert not sqlglot.expressions.core.__file__.endswith(".py"), sqlglot.expressions.core.__file__
+
+
 def test_a_missing_hooked_name_stops_the_local_warehouse_from_starting_and_is_named(monkeypatch, tmp_path):
     import fakesnow.transforms
 
