@@ -181,6 +181,33 @@ def _kernels() -> Iterator[Callable[..., Any]]:
             asyncio.run(km.shutdown_kernel(now=True))
 
 
+# papermill's I/O module registers a handler for each remote store whose library it can import, and
+# two are installed here for other reasons: boto3 (its S3 handler) and pyarrow (HDFS). Importing
+# papermill loaded both, ≈ 60 MB of the walkthrough runner's RSS, which counts in make demo's peak
+# (the dbt docs capture, benchmarks/PERFORMANCE.md). The walkthrough reads and writes local files only.
+PAPERMILL_UNUSED_HANDLERS = ("papermill.s3", "pyarrow")
+
+
+def import_papermill() -> Any:
+    """papermill as if boto3 and pyarrow were not installed: its S3 and HDFS handlers say so if used
+    (papermill's own missing-dependency path). Only while papermill is imported: afterwards this
+    process imports them as usual."""
+    import sys
+
+    if "papermill" in sys.modules:
+        return sys.modules["papermill"]
+    blocked = [name for name in PAPERMILL_UNUSED_HANDLERS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        import papermill
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+    return papermill
+
+
 def _run_one(
     path: Path,
     i: int,
@@ -191,7 +218,7 @@ def _run_one(
     update_committed: bool,
     echo: Echo,
 ) -> NotebookRun:
-    import papermill
+    papermill = import_papermill()
     from papermill.exceptions import PapermillExecutionError
 
     out = path if update_committed else output_dir / path.name
