@@ -65,9 +65,18 @@ def _local_cloud(s: Settings, _p: Pipeline, _t: str | None) -> str | None:
 
 
 def _roles(s: Settings, _p: Pipeline, _t: str | None) -> str | None:
+    # GetRole on our two names, not ListRoles: a real account may hold thousands of roles (100 a page)
+    from botocore.exceptions import ClientError
+
     iam = s.aws_client("iam")
-    names = {r["RoleName"] for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]}
-    missing = [r for r in (s.glue_role_name, s.snowflake_role_name) if r not in names]
+    missing = []
+    for name in (s.glue_role_name, s.snowflake_role_name):
+        try:
+            iam.get_role(RoleName=name)
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "NoSuchEntity":
+                raise
+            missing.append(name)
     return f"the IAM roles ({', '.join(missing)} missing)" if missing else None
 
 

@@ -103,8 +103,9 @@ def test_from_a_clean_cloud_each_notebook_stops_naming_the_one_to_run_until_prep
     from helpers.pipeline import Pipeline
 
     # a clean cloud: everything after 01 needs 01's roles (checked in-process; 02 in a kernel too)
+    both = re.escape(f"the IAM roles ({clean.glue_role_name}, {clean.snowflake_role_name} missing)")
     for n in ("02", "03", "04", "05", "06", "07"):
-        with pytest.raises(NotReady, match=f"^{n} needs the IAM roles .* made by 01_iam_setup.ipynb"):
+        with pytest.raises(NotReady, match=f"^{n} needs {both}, made by 01_iam_setup.ipynb"):
             check(n, clean, Pipeline(clean), "prod" if n == "06" else "dev")
     assert_not_ready(execute(NOTEBOOKS["02"], tmp_path), "02", "01", "01")
     assert execute(NOTEBOOKS["08"], tmp_path)["ok"]  # nothing to delete, and it says so
