@@ -200,15 +200,24 @@ def remove_probe_objects(settings: Settings) -> list[str]:
 
 
 def probe(settings: Settings, pipeline: Any, roles: Any, target: str = "dev") -> AccessMatrix:
-    """The whole matrix, each cell a real call, then the probe's writes removed."""
+    """The whole matrix, each cell a real call, then the probe's writes removed. The Glue role's row
+    comes from a Glue job run, which mostly waits (a minute or more on AWS): the Snowflake role's and
+    the operator's rows are probed meanwhile. Each principal writes keys of its own (access_probe.probe_key)."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
     readable = readable_keys(settings)
     matrix = AccessMatrix()
-    try:
-        matrix.add(GLUE, probe_glue(settings, pipeline, roles, readable))
-        # only Snowflake holds its principal's keys: in cloud mode there is nothing to assume it with
-        external_id = integration_external_id(settings, target) if settings.mode == "local" else None
-        matrix.add(SNOWFLAKE, probe_snowflake(settings, roles.snowflake_role_arn, external_id, readable))
-        matrix.add(OPERATOR, probe_operator(settings, readable))
-    finally:
-        remove_probe_objects(settings)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="glue-probe") as pool:
+        glue = pool.submit(probe_glue, settings, pipeline, roles, readable)
+        try:
+            # only Snowflake holds its principal's keys: in cloud mode there is nothing to assume it with
+            external_id = integration_external_id(settings, target) if settings.mode == "local" else None
+            snowflake = probe_snowflake(settings, roles.snowflake_role_arn, external_id, readable)
+            operator = probe_operator(settings, readable)
+            matrix.add(GLUE, glue.result())
+            matrix.add(SNOWFLAKE, snowflake)
+            matrix.add(OPERATOR, operator)
+        finally:
+            wait([glue])  # the job has put the Glue job back before anything is removed
+            remove_probe_objects(settings)
     return matrix

@@ -14,6 +14,7 @@ Cloud mode has no defaults that could point at someone else's resources or a dep
 from __future__ import annotations
 
 import json
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from helpers import settings_checks
 from helpers.settings_checks import SOURCE_SCHEMES, ConfigurationError, password_refused
+
+# boto3.client() builds each client from boto3's default Session, which is not thread-safe
+# (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/clients.html#multithreading-or-multiprocessing-with-clients):
+# clients are made one at a time; once made, a client may be used from any thread.
+_CLIENT_CREATION = threading.Lock()
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 GITHUB_SOURCE_URL = (
@@ -241,7 +247,8 @@ class Settings(BaseSettings):
         kwargs.update(credentials)
         # fail fast instead of retrying for minutes when an endpoint is down
         kwargs["config"] = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
-        return boto3.client(service, **kwargs)
+        with _CLIENT_CREATION:
+            return boto3.client(service, **kwargs)
 
     def snowflake_connect_args(self, target: str | None = "dev") -> dict[str, Any]:
         """Arguments for snowflake.connector.connect: the same keys dbt's profile uses."""

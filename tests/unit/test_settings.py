@@ -337,6 +337,37 @@ def test_local_mode_aws_client_signs_as_the_operator_not_the_admin(clean_env, mo
     assert client.meta.endpoint_url == "http://127.0.0.1:1111"
 
 
+def test_aws_clients_are_made_one_at_a_time_whatever_thread_asks(clean_env, monkeypatch):
+    """boto3.client() builds on boto3's default Session, which is not thread-safe; the access matrix
+    probes the Glue role on a thread of its own while the main thread makes clients too."""
+    import threading
+    import time
+
+    import boto3
+
+    _local_cloud(clean_env)
+    s = Settings(_env_file=None, mode="local", state_dir=clean_env)
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def client(service, **kwargs):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.02)  # long enough for another thread to come in, if nothing stops it
+        with guard:
+            inside[0] -= 1
+        return service
+
+    monkeypatch.setattr(boto3, "client", client)
+    threads = [threading.Thread(target=s.aws_client, args=("s3",)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1
+
+
 def test_local_mode_without_an_operator_key_says_to_run_local_up(clean_env):
     cloud = json.loads((_local_cloud(clean_env) / "cloud.json").read_text())
     del cloud["aws"]["operator"]
