@@ -218,6 +218,7 @@ def notebooks(
 ) -> None:
     """Execute notebooks/NN_*.ipynb in order with papermill; stop at the first failure."""
     import time
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     from helpers import notebooks as nbs, screenshots
 
@@ -225,20 +226,28 @@ def notebooks(
     if update_committed:  # the committed outputs show the committed gallery: refresh it too
         os.environ.setdefault("PIPELINE_SCREENSHOTS_DIR", str(screenshots.GALLERY_DIR))
     shots = Path(os.environ.get("PIPELINE_SCREENSHOTS_DIR") or screenshots.SCREENSHOTS_DIR)
-    try:
-        runs = nbs.run_notebooks(
-            update_committed=update_committed,
-            parameters={"08_teardown.ipynb": {"confirm": True}} if confirm_teardown else None,
-            echo=lambda m: console.print(m, markup=False),
-        )
-    except nbs.NotebookFailed as e:
-        console.print(f"FAILED: {e}", style="bold red", markup=False)
-        raise typer.Exit(1) from None
-    validation_nb = next((r.output for r in runs if r.name.startswith("07_")), None)
-    if validation_nb and screenshots.find_browser():
-        shot = screenshots.capture_notebook(validation_nb, shots / "notebook_validation.png")
-        console.print(f"captured {shot}", markup=False)
-    elif validation_nb:
+    captures: list[Future[Path]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notebook-capture") as pool:
+
+        def capture_validation_page(run: nbs.NotebookRun) -> None:
+            # 07's page is captured while 08 runs: 08 does not change 07's executed copy
+            if run.name.startswith("07_") and screenshots.find_browser():
+                out = shots / "notebook_validation.png"
+                captures.append(pool.submit(screenshots.capture_notebook, run.output, out))
+
+        try:
+            runs = nbs.run_notebooks(
+                update_committed=update_committed,
+                parameters={"08_teardown.ipynb": {"confirm": True}} if confirm_teardown else None,
+                echo=lambda m: console.print(m, markup=False),
+                on_done=capture_validation_page,
+            )
+        except nbs.NotebookFailed as e:
+            console.print(f"FAILED: {e}", style="bold red", markup=False)
+            raise typer.Exit(1) from None
+        for capture in captures:
+            console.print(f"captured {capture.result()}", markup=False)
+    if not captures and any(r.name.startswith("07_") for r in runs):
         console.print("no Chromium installed: notebook page capture skipped", markup=False)
     table = Table(title=f"walkthrough: {len(runs)} notebooks in {time.monotonic() - started:.1f}s")
     table.add_column("notebook")

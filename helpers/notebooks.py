@@ -89,9 +89,11 @@ def run_notebooks(
     parameters: dict[str, dict[str, Any]] | None = None,
     update_committed: bool = False,
     echo: Echo | None = None,
+    on_done: Callable[[NotebookRun], None] | None = None,
 ) -> list[NotebookRun]:
     """Execute every notebook in order. `parameters` maps a notebook's file name to the papermill
-    parameters it gets (e.g. {"08_teardown.ipynb": {"confirm": True}}); the others run with their own."""
+    parameters it gets (e.g. {"08_teardown.ipynb": {"confirm": True}}); the others run with their own.
+    `on_done` is called with each notebook's run as it finishes, before the next one starts."""
     echo = echo or (lambda _m: None)
     output_dir = output_dir or PROJECT_ROOT / "artifacts" / "notebooks"
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +103,8 @@ def run_notebooks(
         for i, path in enumerate(paths, start=1):
             km = kernel_for(path, then=paths[i] if i < len(paths) else None)
             runs.append(_run_one(path, i, len(paths), km, output_dir, parameters, update_committed, echo))
+            if on_done is not None:
+                on_done(runs[-1])
     return runs
 
 
