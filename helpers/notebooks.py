@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -70,20 +69,6 @@ def _clean(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-@contextlib.contextmanager
-def _kernel_stderr_to(log: Path) -> Iterator[None]:
-    """Kernels inherit our stderr and chatter on it (transport warnings, the interrupt at shutdown);
-    send it to a log file instead of the reader's console. Cell errors still come back as exceptions."""
-    saved = os.dup(2)
-    with open(log, "ab") as f:
-        os.dup2(f.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def run_notebooks(
     output_dir: Path | None = None,
     parameters: dict[str, dict[str, Any]] | None = None,
@@ -99,7 +84,7 @@ def run_notebooks(
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = notebook_paths()
     runs: list[NotebookRun] = []
-    with _kernel_stderr_to(output_dir / "kernels.log"), _kernels() as kernel_for:
+    with _kernels(stderr_log=output_dir / "kernels.log") as kernel_for:
         for i, path in enumerate(paths, start=1):
             km = kernel_for(path, then=paths[i] if i < len(paths) else None)
             runs.append(_run_one(path, i, len(paths), km, output_dir, parameters, update_committed, echo))
@@ -156,18 +141,22 @@ def warm_up_line(modules: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def _kernels() -> Iterator[Callable[..., Any]]:
+def _kernels(stderr_log: Path | None = None) -> Iterator[Callable[..., Any]]:
     """`kernel_for(path, then=next_path)`: a fresh, started kernel for the notebook `path`, and the
     kernel for `next_path` starting meanwhile. A kernel takes ~0.7 s to start and its notebook's imports
     ~1-1.5 s more (warm_imports): the previous notebook's run hides both. Each kernel runs one
     notebook only (nothing carries over but imported modules, which no cell can see); the one left
-    unused at the end is stopped."""
+    unused at the end is stopped. Kernels chatter on stderr (transport warnings, the interrupt at
+    shutdown): with `stderr_log` it goes there instead of the reader's console, while this process's
+    own stderr (the progress lines) stays on the console. Cell errors still come back as exceptions."""
     from jupyter_client.manager import AsyncKernelManager
+
+    log = open(stderr_log, "ab") if stderr_log is not None else None  # noqa: SIM115 - closed below
 
     def start(path: Path) -> Any:
         km = AsyncKernelManager(kernel_name="python3")
         warm = f"--IPKernelApp.exec_lines={warm_up_line(warm_imports(path))}"
-        asyncio.run(km.start_kernel(cwd=str(NOTEBOOKS_DIR), extra_arguments=[warm]))
+        asyncio.run(km.start_kernel(cwd=str(NOTEBOOKS_DIR), extra_arguments=[warm], stderr=log))
         return km
 
     pending: dict[Path, Any] = {}
@@ -183,6 +172,8 @@ def _kernels() -> Iterator[Callable[..., Any]]:
     finally:
         for km in pending.values():
             asyncio.run(km.shutdown_kernel(now=True))
+        if log is not None:
+            log.close()
 
 
 # papermill's I/O module registers a handler for each remote store whose library it can import, and

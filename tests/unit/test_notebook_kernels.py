@@ -146,3 +146,19 @@ def test_the_runner_imports_papermill_without_its_s3_and_hdfs_handlers_and_can_i
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "PapermillOptionalDependencyException", "imported"]
+
+
+def test_kernel_chatter_goes_to_the_log_and_this_process_keeps_its_stderr(tmp_path):
+    """The runner's progress lines ([3/9] 02_glue_ingest.ipynb done in ...) go to its stderr: they
+    must reach the reader's console, while what the kernels print on theirs goes to kernels.log."""
+    import os
+
+    path = _notebook(tmp_path / "00_a.ipynb", "x = 1")
+    log = tmp_path / "kernels.log"
+    before = os.fstat(2)
+    with notebooks._kernels(stderr_log=log) as kernel_for:
+        km = kernel_for(path)
+        assert os.fstat(2).st_ino == before.st_ino  # our stderr is where it was
+        _run(km, "import sys; print('kernel chatter', file=sys.__stderr__, flush=True)")
+        asyncio.run(km.shutdown_kernel(now=True))
+    assert "kernel chatter" in log.read_text()
