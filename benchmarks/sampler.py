@@ -56,8 +56,16 @@ def local_cloud_pids(state_dir: Path) -> dict[str, int]:
 class PeakRss:
     """with PeakRss(state_dir) as peak: ...; then peak.total, peak.groups (per-group peaks)."""
 
-    def __init__(self, state_dir: Path | None = None, interval: float = 0.2, extra_roots: dict[str, int] | None = None):
-        self.state_dir, self.interval = state_dir, interval
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        interval: float = 0.2,
+        extra_roots: dict[str, int] | None = None,
+        count_self: bool = True,
+    ):
+        """count_self=False: this process only measures (the work runs in its child processes, as in
+        `make demo`'s own commands), so its RSS is left out; its children still count."""
+        self.state_dir, self.interval, self.count_self = state_dir, interval, count_self
         self.extra_roots = extra_roots or {}
         self.total = 0
         self.groups: dict[str, int] = {}
@@ -77,6 +85,8 @@ class PeakRss:
         for group, root in roots.items():
             pids = tree([root], children) - counted
             counted |= pids
+            if group == "pipeline" and not self.count_self:
+                pids.discard(root)
             rss = sum(rss_bytes(p) for p in pids)
             total += rss
             self.groups[group] = max(self.groups.get(group, 0), rss)
