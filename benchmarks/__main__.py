@@ -98,9 +98,9 @@ def walkthrough() -> dict[str, Any]:
     with PeakRss(PROJECT_ROOT / ".local", count_self=False) as peak:  # the benchmark is not part of make demo
         for step, args in DEMO_COMMANDS.items():
             t = time.monotonic()
-            done = subprocess.run(
-                [py, "-m", "helpers", *args], check=True, cwd=PROJECT_ROOT, capture_output=True, text=True
-            )
+            done = subprocess.run([py, "-m", "helpers", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"make demo's `{step}` failed ({done.returncode}):\n{done.stdout}{done.stderr}")
             steps[step] = round(time.monotonic() - t, 1)
             if step == "notebooks":  # its progress lines, on stderr
                 notebooks = {name: float(s) for name, s in NOTEBOOK_DONE.findall(done.stderr)}
