@@ -66,17 +66,10 @@ def _local_cloud(s: Settings, _p: Pipeline, _t: str | None) -> str | None:
 
 def _roles(s: Settings, _p: Pipeline, _t: str | None) -> str | None:
     # GetRole on our two names, not ListRoles: a real account may hold thousands of roles (100 a page)
-    from botocore.exceptions import ClientError
+    from helpers.plan.model import read  # None when it is not there (NoSuchEntity)
 
     iam = s.aws_client("iam")
-    missing = []
-    for name in (s.glue_role_name, s.snowflake_role_name):
-        try:
-            iam.get_role(RoleName=name)
-        except ClientError as e:
-            if e.response["Error"]["Code"] != "NoSuchEntity":
-                raise
-            missing.append(name)
+    missing = [name for name in (s.glue_role_name, s.snowflake_role_name) if read(iam.get_role, RoleName=name) is None]
     return f"the IAM roles ({', '.join(missing)} missing)" if missing else None
 
 
