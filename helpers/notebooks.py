@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -87,7 +88,9 @@ def run_notebooks(
     with _kernels(stderr_log=output_dir / "kernels.log") as kernel_for:
         for i, path in enumerate(paths, start=1):
             km = kernel_for(path, then=paths[i] if i < len(paths) else None)
-            runs.append(_run_one(path, i, len(paths), km, output_dir, parameters, update_committed, echo))
+            runs.append(
+                _run_one(path, i, len(paths), km, kernel_for.stop, output_dir, parameters, update_committed, echo)
+            )
             if on_done is not None:
                 on_done(runs[-1])
     return runs
@@ -140,58 +143,137 @@ def warm_up_line(modules: list[str]) -> str:
     return f"exec({code!r}, {{}})"
 
 
+class _Kernels:
+    """`kernels(path, then=next_path)`: a fresh, started kernel for the notebook `path`, and the kernel
+    for `next_path` starting meanwhile; `kernels.stop(km)` stops a kernel whose notebook has run.
+    See `_kernels`."""
+
+    def __init__(self, log: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.log = log
+        self.pending: dict[Path, Any] = {}
+        # a kernel is stopped on a thread of its own: killing it takes ≈ 0.1 s (jupyter_client checks
+        # every 0.1 s whether the process has gone), which the next notebook need not wait for
+        self.stopper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-stop")
+        self.stopping: list[Any] = []
+
+    def start(self, path: Path) -> Any:
+        km = _kernel_manager_class()(kernel_name="python3")
+        warm = f"--IPKernelApp.exec_lines={warm_up_line(warm_imports(path))}"
+        asyncio.run(km.start_kernel(cwd=str(NOTEBOOKS_DIR), extra_arguments=[warm], stderr=self.log))
+        km.subscribe_early()
+        return km
+
+    def __call__(self, path: Path, then: Path | None = None) -> Any:
+        km = self.pending.pop(path, None) or self.start(path)
+        if then is not None:  # the next notebook's kernel starts (and imports) while this one runs
+            self.pending[then] = self.start(then)
+        return km
+
+    def stop(self, km: Any) -> None:
+        self.stopping.append(self.stopper.submit(asyncio.run, km.shutdown_kernel(now=True)))
+
+    def close(self) -> None:
+        """Stop the kernels never used and wait until every kernel has stopped."""
+        for km in self.pending.values():
+            self.stop(km)
+        self.pending.clear()
+        self.stopper.shutdown(wait=True)
+        for stopped in self.stopping:
+            stopped.result()  # a kernel that could not be stopped is an error, not a leftover
+
+
 @contextlib.contextmanager
-def _kernels(stderr_log: Path | None = None) -> Iterator[Callable[..., Any]]:
+def _kernels(stderr_log: Path | None = None) -> Iterator[_Kernels]:
     """`kernel_for(path, then=next_path)`: a fresh, started kernel for the notebook `path`, and the
     kernel for `next_path` starting meanwhile. A kernel takes ~0.7 s to start and its notebook's imports
     ~1-1.5 s more (warm_imports): the previous notebook's run hides both. Each kernel runs one
-    notebook only (nothing carries over but imported modules, which no cell can see); the one left
-    unused at the end is stopped. Kernels chatter on stderr (transport warnings, the interrupt at
-    shutdown): with `stderr_log` it goes there instead of the reader's console, while this process's
-    own stderr (the progress lines) stays on the console. Cell errors still come back as exceptions."""
+    notebook only (nothing carries over but imported modules, which no cell can see); `kernel_for.stop`
+    stops one once its notebook has run, and on leaving every kernel has stopped, the ones left unused
+    too. Kernels chatter on stderr (transport warnings, the interrupt at shutdown): with `stderr_log`
+    it goes there instead of the reader's console, while this process's own stderr (the progress
+    lines) stays on the console. Cell errors still come back as exceptions."""
+    log = open(stderr_log, "ab") if stderr_log is not None else None  # noqa: SIM115 - closed below
+    kernels = _Kernels(log)
+    try:
+        yield kernels
+    finally:
+        try:
+            kernels.close()
+        finally:
+            if log is not None:
+                log.close()
+
+
+@functools.cache
+def _kernel_manager_class() -> type:
+    """AsyncKernelManager whose first client() is one subscribed to IOPub as the kernel started
+    (`subscribe_early`), and whose clients skip the wait for readiness once IOPub is proven live.
+
+    Why: nbclient makes its client as the notebook starts and waits until it is ready (jupyter_client's
+    wait_for_ready): a kernel_info reply on shell, one message on IOPub (proof that the subscription is
+    live, so no output is lost), then IOPub drained until 0.2 s pass without a message. That is 0.2 s or
+    more per notebook, ≈ 2 s of make demo. A client subscribed seconds earlier has the kernel's
+    `iopub_welcome` (JEP 65: the kernel's answer to a new subscription) waiting, which is the same proof,
+    so it does not wait. nbclient then sends the first cell at once; a kernel still starting answers it
+    when ready, and a dead kernel is still reported (nbclient checks the kernel while it waits for a
+    reply). A client without that proof (any later client()) waits as before."""
+    from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
 
-    log = open(stderr_log, "ab") if stderr_log is not None else None  # noqa: SIM115 - closed below
+    class SubscribedClient(AsyncKernelClient):  # type: ignore[misc]
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            if self._iopub_channel is not None and await self._iopub_channel.msg_ready():
+                return
+            await super().wait_for_ready(timeout=timeout)
 
-    def start(path: Path) -> Any:
-        km = AsyncKernelManager(kernel_name="python3")
-        warm = f"--IPKernelApp.exec_lines={warm_up_line(warm_imports(path))}"
-        asyncio.run(km.start_kernel(cwd=str(NOTEBOOKS_DIR), extra_arguments=[warm], stderr=log))
-        return km
+    class EarlySubscribedKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        _early_client: Any = None
 
-    pending: dict[Path, Any] = {}
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.client_factory = SubscribedClient
 
-    def kernel_for(path: Path, then: Path | None = None) -> Any:
-        km = pending.pop(path, None) or start(path)
-        if then is not None:  # the next notebook's kernel starts (and imports) while this one runs
-            pending[then] = start(then)
-        return km
+        def subscribe_early(self) -> None:
+            self._early_client = super().client()
+            self._early_client.iopub_channel  # noqa: B018 - creating the channel connects and subscribes
 
-    try:
-        yield kernel_for
-    finally:
-        for km in pending.values():
-            asyncio.run(km.shutdown_kernel(now=True))
-        if log is not None:
-            log.close()
+        def client(self, **kwargs: Any) -> Any:
+            if self._early_client is not None and not kwargs:
+                kc, self._early_client = self._early_client, None
+                return kc
+            return super().client(**kwargs)
+
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            if self._early_client is not None:  # never handed out: close the socket it opened
+                self._early_client.iopub_channel.close()
+                self._early_client = None
+            await super().shutdown_kernel(now=now, restart=restart)
+
+    return EarlySubscribedKernelManager
 
 
-# papermill's I/O module registers a handler for each remote store whose library it can import, and
-# two are installed here for other reasons: boto3 (its S3 handler) and pyarrow (HDFS). Importing
-# papermill loaded both, ≈ 60 MB of the walkthrough runner's RSS, which counts in make demo's peak
-# (the dbt docs capture, benchmarks/PERFORMANCE.md). The walkthrough reads and writes local files only.
-PAPERMILL_UNUSED_HANDLERS = ("papermill.s3", "pyarrow")
+# Importing papermill loads, for nothing the walkthrough uses:
+# * a handler for each remote store whose library it can import, and two are installed here for other
+#   reasons: boto3 (its S3 handler) and pyarrow (HDFS), ≈ 60 MB of the runner's RSS, which counts in
+#   make demo's peak (the dbt docs capture, benchmarks/PERFORMANCE.md). The walkthrough reads and
+#   writes local files only.
+# * rfc3987_syntax, through nbformat's jsonschema: jsonschema adds an `iri` format checker when it can
+#   import it, and rfc3987_syntax builds its grammar as it is imported, ≈ 0.9 s of CPU while the first
+#   kernels start. nbformat validates notebooks against a schema that checks no `iri` format.
+PAPERMILL_UNUSED_IMPORTS = ("papermill.s3", "pyarrow", "rfc3987_syntax")
 
 
 def import_papermill() -> Any:
-    """papermill as if boto3 and pyarrow were not installed: its S3 and HDFS handlers say so if used
-    (papermill's own missing-dependency path). Only while papermill is imported: afterwards this
-    process imports them as usual."""
+    """papermill as if boto3, pyarrow and rfc3987_syntax were not installed: its S3 and HDFS handlers
+    say so if used (papermill's own missing-dependency path), and this process's jsonschema has no
+    `iri` format checker. Only while papermill is imported: afterwards this process imports them as usual."""
     import sys
 
     if "papermill" in sys.modules:
         return sys.modules["papermill"]
-    blocked = [name for name in PAPERMILL_UNUSED_HANDLERS if name not in sys.modules]
+    blocked = [name for name in PAPERMILL_UNUSED_IMPORTS if name not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]  # an import of it raises ImportError
     try:
@@ -208,6 +290,7 @@ def _run_one(
     i: int,
     total: int,
     km: Any,
+    stop: Callable[[Any], None],
     output_dir: Path,
     parameters: dict[str, dict[str, Any]] | None,
     update_committed: bool,
@@ -233,7 +316,7 @@ def _run_one(
         finally:
             # every output is in once the last cell has run: stop the kernel at once instead of waiting
             # up to 2.6 s for it to wind down (its local-cloud servers run in sessions of their own)
-            asyncio.run(km.shutdown_kernel(now=True))
+            stop(km)
     except PapermillExecutionError as e:
         raise NotebookFailed(
             f"{path.name} failed in cell {e.exec_count} ({e.ename}: {e.evalue}); the executed copy "
