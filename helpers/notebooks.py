@@ -52,8 +52,7 @@ def _clean(path: Path) -> None:
     """Drop run-specific metadata and make paths relative, so the committed file changes only when
     what a reader sees changes. nbformat reads, validates and writes it: the same bytes as Jupyter
     and papermill write (sorted keys, one-space indent, multi-line text as a list of lines)."""
-    import nbformat
-
+    nbformat = import_nbformat()
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
     local_root = re.compile(re.escape(str(PROJECT_ROOT)) + "/?")
@@ -107,8 +106,7 @@ def warm_imports(path: Path) -> list[str]:
     too), then CLIENT_MODULES. A cell that is not plain Python (a magic) adds nothing."""
     import ast
 
-    import nbformat
-
+    nbformat = import_nbformat()
     found: dict[str, None] = {}  # ordered, no repeats
     for cell in nbformat.read(path, as_version=4).cells:
         if cell.cell_type != "code":
@@ -254,34 +252,48 @@ def _kernel_manager_class() -> type:
     return EarlySubscribedKernelManager
 
 
-# Importing papermill loads, for nothing the walkthrough uses:
-# * a handler for each remote store whose library it can import, and two are installed here for other
-#   reasons: boto3 (its S3 handler) and pyarrow (HDFS), ≈ 60 MB of the runner's RSS, which counts in
-#   make demo's peak (the dbt docs capture, benchmarks/PERFORMANCE.md). The walkthrough reads and
-#   writes local files only.
+# The runner imports nbformat and papermill, which load, for nothing the walkthrough uses:
 # * rfc3987_syntax, through nbformat's jsonschema: jsonschema adds an `iri` format checker when it can
-#   import it, and rfc3987_syntax builds its grammar as it is imported, ≈ 0.9 s of CPU while the first
+#   import it, and rfc3987_syntax builds its grammar as it is imported: ≈ 0.9 s of CPU while the first
 #   kernels start. nbformat validates notebooks against a schema that checks no `iri` format.
-PAPERMILL_UNUSED_IMPORTS = ("papermill.s3", "pyarrow", "rfc3987_syntax")
+# * a papermill handler for each remote store whose library it can import, and two are installed here
+#   for other reasons: boto3 (its S3 handler) and pyarrow (HDFS), ≈ 60 MB of the runner's RSS, which
+#   counts in make demo's peak (the dbt docs capture, benchmarks/PERFORMANCE.md). The walkthrough
+#   reads and writes local files only.
+NBFORMAT_UNUSED_IMPORTS = ("rfc3987_syntax",)
+PAPERMILL_UNUSED_IMPORTS = ("papermill.s3", "pyarrow")
 
 
-def import_papermill() -> Any:
-    """papermill as if boto3, pyarrow and rfc3987_syntax were not installed: its S3 and HDFS handlers
-    say so if used (papermill's own missing-dependency path), and this process's jsonschema has no
-    `iri` format checker. Only while papermill is imported: afterwards this process imports them as usual."""
+@contextlib.contextmanager
+def _unimportable(names: tuple[str, ...]) -> Iterator[None]:
+    """While inside, importing one of `names` (not imported yet) raises ImportError, as if it were not
+    installed; afterwards this process imports them as usual."""
     import sys
 
-    if "papermill" in sys.modules:
-        return sys.modules["papermill"]
-    blocked = [name for name in PAPERMILL_UNUSED_IMPORTS if name not in sys.modules]
+    blocked = [name for name in names if name not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]  # an import of it raises ImportError
     try:
-        import papermill
+        yield
     finally:
         for name in blocked:
             if sys.modules.get(name, ...) is None:
                 del sys.modules[name]
+
+
+def import_nbformat() -> Any:
+    """nbformat, its jsonschema without the `iri` format checker (NBFORMAT_UNUSED_IMPORTS)."""
+    with _unimportable(NBFORMAT_UNUSED_IMPORTS):
+        import nbformat
+    return nbformat
+
+
+def import_papermill() -> Any:
+    """papermill as if boto3 and pyarrow were not installed: its S3 and HDFS handlers say so if used
+    (papermill's own missing-dependency path); and nbformat as import_nbformat imports it."""
+    import_nbformat()
+    with _unimportable(PAPERMILL_UNUSED_IMPORTS):
+        import papermill
     return papermill
 
 

@@ -118,11 +118,22 @@ def capture_dbt_docs(target_path: Path, out: Path, model: str = "model.countries
         return capture(f"{base}/index.html#!/model/{model}", out, wait_ms=6000)
 
 
-def capture_notebook(notebook: Path, out: Path) -> Path:
-    """A notebook rendered to HTML by nbconvert, as a reader sees it."""
+@functools.cache
+def notebook_exporter() -> object:
+    """nbconvert's HTML exporter with JupyterLab's template, made once per process. Importing nbconvert
+    and loading the template take ≈ 0.6 s: the walkthrough calls this early, on the capture thread, so
+    the capture of 07's page does not pay it after 07 has run."""
     from nbconvert import HTMLExporter
 
-    html, _ = HTMLExporter(template_name="lab").from_filename(str(notebook))
+    from helpers.notebooks import import_nbformat
+
+    import_nbformat()  # nbconvert imports nbformat: without the grammar nbformat never uses (0.9 s)
+    return HTMLExporter(template_name="lab")
+
+
+def capture_notebook(notebook: Path, out: Path) -> Path:
+    """A notebook rendered to HTML by nbconvert, as a reader sees it."""
+    html, _ = notebook_exporter().from_filename(str(notebook))  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory(prefix="nb-html-") as tmp:
         page = Path(tmp) / "notebook.html"
         page.write_text(html, encoding="utf-8")
