@@ -252,47 +252,24 @@ def _kernel_manager_class() -> type:
     return EarlySubscribedKernelManager
 
 
-# The runner imports nbformat and papermill, which load, for nothing the walkthrough uses:
-# * rfc3987_syntax, through nbformat's jsonschema: jsonschema adds an `iri` format checker when it can
-#   import it, and rfc3987_syntax builds its grammar as it is imported: ≈ 0.9 s of CPU while the first
-#   kernels start. nbformat validates notebooks against a schema that checks no `iri` format.
-# * a papermill handler for each remote store whose library it can import, and two are installed here
-#   for other reasons: boto3 (its S3 handler) and pyarrow (HDFS), ≈ 60 MB of the runner's RSS, which
-#   counts in make demo's peak (the dbt docs capture, benchmarks/PERFORMANCE.md). The walkthrough
-#   reads and writes local files only.
-NBFORMAT_UNUSED_IMPORTS = ("rfc3987_syntax",)
-PAPERMILL_UNUSED_IMPORTS = ("papermill.s3", "pyarrow")
-
-
-@contextlib.contextmanager
-def _unimportable(names: tuple[str, ...]) -> Iterator[None]:
-    """While inside, importing one of `names` (not imported yet) raises ImportError, as if it were not
-    installed; afterwards this process imports them as usual."""
-    import sys
-
-    blocked = [name for name in names if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]  # an import of it raises ImportError
-    try:
-        yield
-    finally:
-        for name in blocked:
-            if sys.modules.get(name, ...) is None:
-                del sys.modules[name]
-
-
 def import_nbformat() -> Any:
-    """nbformat, its jsonschema without the `iri` format checker (NBFORMAT_UNUSED_IMPORTS)."""
-    with _unimportable(NBFORMAT_UNUSED_IMPORTS):
+    """nbformat, its jsonschema without the `iri` format checker (helpers.optional_imports.IRI_GRAMMARS:
+    ≈ 0.9 s of CPU while the first kernels start)."""
+    from helpers import optional_imports
+
+    with optional_imports.unimportable(optional_imports.IRI_GRAMMARS):
         import nbformat
     return nbformat
 
 
 def import_papermill() -> Any:
-    """papermill as if boto3 and pyarrow were not installed: its S3 and HDFS handlers say so if used
-    (papermill's own missing-dependency path); and nbformat as import_nbformat imports it."""
+    """papermill as if boto3 and pyarrow were not installed (helpers.optional_imports.PAPERMILL_REMOTE_HANDLERS:
+    ≈ 60 MB of the runner's RSS, which counts in make demo's peak): its S3 and HDFS handlers say so if
+    used (papermill's own missing-dependency path); and nbformat as import_nbformat imports it."""
+    from helpers import optional_imports
+
     import_nbformat()
-    with _unimportable(PAPERMILL_UNUSED_IMPORTS):
+    with optional_imports.unimportable(optional_imports.PAPERMILL_REMOTE_HANDLERS):
         import papermill
     return papermill
 
