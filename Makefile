@@ -33,17 +33,31 @@ demo: $(STAMP)
 	$(PY) -m helpers notebooks
 	$(PY) -m helpers summary --target dev
 
-## test: unit + integration tests (they start a local cloud of their own), then the walkthrough
-## with papermill (its images go to artifacts/screenshots and must cover the committed gallery; the
-## browser captures need Chromium and are skipped with one line each without it), then nbval: the
-## committed notebooks re-run from a clean slate must show the same outputs. nbval runs with the
-## browser hidden (PIPELINE_BROWSER=none), so it passes the same with or without Chromium.
+# The walkthrough's own local cloud and artifacts in `make test`, so that it can run beside nbval
+WALKTHROUGH_ENV := PIPELINE_STATE_DIR=$(CURDIR)/.local-walkthrough PIPELINE_ARTIFACTS_DIR=$(CURDIR)/artifacts/walkthrough
+WALKTHROUGH_LOG := $(CURDIR)/artifacts/walkthrough/notebooks.log
+
+## test: unit + integration tests (they start a local cloud of their own), then two checks at the same
+## time, each on a local cloud of its own and from a clean slate:
+## * the walkthrough with papermill (its images go to artifacts/screenshots and must cover the committed
+##   gallery; the browser captures need Chromium and are skipped with one line each without it), on
+##   .local-walkthrough; its output is printed when it ends (artifacts/walkthrough/notebooks.log);
+## * nbval on .local: the committed notebooks re-run must show the same outputs. It runs with the
+##   browser hidden (PIPELINE_BROWSER=none), so it passes the same with or without Chromium.
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_PARALLEL)
 	$(PY) -m helpers local up
 	$(PY) -m helpers teardown
-	PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m helpers notebooks --check-gallery --confirm-teardown
-	PIPELINE_BROWSER=none PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots $(PY) -m pytest $(NBVAL)
+	$(WALKTHROUGH_ENV) $(PY) -m helpers local up
+	$(WALKTHROUGH_ENV) $(PY) -m helpers teardown
+	@mkdir -p $(dir $(WALKTHROUGH_LOG)); \
+	$(WALKTHROUGH_ENV) PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/screenshots \
+	  $(PY) -m helpers notebooks --check-gallery --confirm-teardown > $(WALKTHROUGH_LOG) 2>&1 & walkthrough=$$!; \
+	PIPELINE_BROWSER=none PIPELINE_SCREENSHOTS_DIR=$(CURDIR)/artifacts/nbval/screenshots $(PY) -m pytest $(NBVAL); nbval=$$?; \
+	wait $$walkthrough; notebooks=$$?; \
+	echo "== walkthrough (helpers notebooks --check-gallery, on .local-walkthrough): exit $$notebooks"; cat $(WALKTHROUGH_LOG); \
+	$(WALKTHROUGH_ENV) $(PY) -m helpers local down >/dev/null; \
+	test $$nbval -eq 0 && test $$notebooks -eq 0
 
 ## lint: ruff (lint and format check, config in pyproject.toml) and sqlfluff (sql/, Snowflake dialect, .sqlfluff)
 lint: $(STAMP)
