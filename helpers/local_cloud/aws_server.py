@@ -6,8 +6,9 @@ moto records `StartJobRun` and reports SUCCEEDED without running anything, and h
 run does what AWS Glue does: it assumes the job's role (the role must trust glue.amazonaws.com and,
 with PIPELINE_LOCAL_IAM_PROPAGATION_SECONDS set, have propagated; otherwise the run FAILS with Glue's
 "Service is unable to assume role <arn>. Please verify role's TrustPolicy"), downloads the script
-from its ScriptLocation with the role's credentials, runs it with the run's arguments (`--JOB_NAME`,
-`--JOB_RUN_ID`, DefaultArguments merged with the run's Arguments), and ships stdout and stderr to
+from its ScriptLocation with the role's credentials, runs it in a fresh process (glue_worker.py) with
+the run's arguments (`--JOB_NAME`, `--JOB_RUN_ID`, DefaultArguments merged with the run's
+Arguments), and ships stdout and stderr to
 CloudWatch Logs (/aws-glue/python-jobs/output and .../error, stream = run id) through the Logs API,
 signed with the role's session credentials: a role that may not write them gets no logs (the run's
 output and the denial then go to this server's own log, aws.log). The run is RUNNING until the
@@ -22,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from typing import Any
 from urllib.parse import urlparse
 
-from helpers.local_cloud import aws_access, s3_streaming
+from helpers.local_cloud import aws_access, glue_worker, s3_streaming
 
 GLUE_OUTPUT_LOG_GROUP = "/aws-glue/python-jobs/output"
 GLUE_ERROR_LOG_GROUP = "/aws-glue/python-jobs/error"
@@ -169,20 +168,16 @@ def _execute(job: Any, run: Any, endpoint: str) -> None:
                 **creds,
             }
             timeout_s = 60 * (job.timeout or 2880)
-            proc = subprocess.run(
-                [sys.executable, path, *argv], capture_output=True, text=True, env=env, cwd=tmp, timeout=timeout_s
-            )
-        stdout, stderr = proc.stdout, proc.stderr
-        if proc.returncode == 0:
+            finished = glue_worker.run_script(path, argv, env, cwd=tmp, timeout_s=timeout_s)
+        stdout, stderr = finished.stdout, finished.stderr
+        if finished.timed_out:
+            state, error = "TIMEOUT", f"Job run timed out after {timeout_s} seconds"
+        elif finished.returncode == 0:
             state, error = "SUCCEEDED", None
         else:
             last = [ln for ln in stderr.splitlines() if ln.strip()]
             state = "FAILED"
-            error = (last[-1] if last else f"script exited with status {proc.returncode}")[:2000]
-    except subprocess.TimeoutExpired as e:
-        stdout = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        stderr = (e.stderr or b"").decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-        state, error = "TIMEOUT", f"Job run timed out after {e.timeout} seconds"
+            error = (last[-1] if last else f"script exited with status {finished.returncode}")[:2000]
     except GlueCannotAssumeRole as e:  # Glue reports it on the run; with no session, no logs either
         state, error = "FAILED", str(e)
         print(f"glue run {run.job_run_id} ({job.name}): FAILED: {e}", flush=True)

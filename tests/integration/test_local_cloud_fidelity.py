@@ -444,6 +444,64 @@ def test_glue_job_run_fails_with_the_scripts_error(settings):
     assert "HTTP 404" in run["ErrorMessage"]
 
 
+FRESH_RUN_SCRIPT = b"""import json, os, sys
+print(json.dumps({
+    "name": __name__,
+    "argv": sys.argv[1:],
+    "env": sorted(os.environ),
+    "boto3_in_namespace": "boto3" in globals(),
+    "from_an_earlier_run": getattr(json, "set_by_an_earlier_run", None),
+    "cwd": sorted(os.listdir(".")),
+}))
+json.set_by_an_earlier_run = True
+"""
+
+
+def test_each_glue_job_run_is_a_fresh_python_with_only_the_runs_environment(settings):
+    """The local Glue forks each run from a warm process (glue_worker.py); the script must still see
+    what `python script.py` shows it on Glue: __main__, its own argv, its own environment (nothing of
+    the server's, e.g. MOTO_PORT), no name it did not import, nothing left by an earlier run, and a
+    working directory holding only the script."""
+    from helpers import glue_job
+
+    role_arn = _glue_role(settings, "glue-*/scripts/*")
+    name, _ = _glue_job(settings, role_arn, FRESH_RUN_SCRIPT)
+    glue, logs = admin_client(settings, "glue"), admin_client(settings, "logs")
+    seen = []
+    for _ in range(2):
+        run_id = glue_job.start_run(glue, name, {"--who": "world"})
+        assert glue_job.wait_for_run(glue, name, run_id, timeout_s=60)["JobRunState"] == "SUCCEEDED"
+        seen.append(json.loads(glue_job.read_log(logs, glue_job.OUTPUT_LOG_GROUP, run_id)[0]))
+    for run in seen:
+        assert run["name"] == "__main__"
+        assert "--who" in run["argv"] and "world" in run["argv"] and "--JOB_RUN_ID" in run["argv"]
+        assert {"AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "HOME", "PATH"} <= set(run["env"])
+        assert "MOTO_PORT" not in run["env"] and not any(k.startswith("PIPELINE_") for k in run["env"])
+        assert run["boto3_in_namespace"] is False
+        assert run["from_an_earlier_run"] is None
+        assert run["cwd"] == ["job.py"]
+
+
+def test_an_uncaught_exception_fails_the_run_with_its_last_line_and_the_scripts_traceback(settings):
+    """As `python script.py`: the traceback on stderr (the error log) starts at the script, and the
+    run's ErrorMessage is its last line."""
+    from helpers import glue_job
+
+    role_arn = _glue_role(settings, "glue-*/scripts/*")
+    script = b"print('before')\n\ndef load():\n    raise ValueError('record 7 has no cca3')\n\nload()\n"
+    name, _ = _glue_job(settings, role_arn, script)
+    glue, logs = admin_client(settings, "glue"), admin_client(settings, "logs")
+    run_id = glue_job.start_run(glue, name, {})
+    run = glue_job.wait_for_run(glue, name, run_id, timeout_s=60)
+    assert run["JobRunState"] == "FAILED"
+    assert run["ErrorMessage"] == "ValueError: record 7 has no cca3"
+    assert glue_job.read_log(logs, glue_job.OUTPUT_LOG_GROUP, run_id) == ["before"]
+    err = glue_job.read_log(logs, glue_job.ERROR_LOG_GROUP, run_id)
+    assert err[0] == "Traceback (most recent call last):"
+    assert not any("runpy" in line or "glue_worker" in line or "multiprocessing" in line for line in err), err
+    assert any("job.py" in line and "load" in line for line in err), err
+
+
 def test_glue_cannot_run_a_job_whose_role_does_not_trust_glue(settings):
     from helpers import glue_job
 
