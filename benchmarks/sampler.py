@@ -54,7 +54,8 @@ def local_cloud_pids(state_dir: Path) -> dict[str, int]:
 
 
 class PeakRss:
-    """with PeakRss(state_dir) as peak: ...; then peak.total, peak.groups (per-group peaks)."""
+    """with PeakRss(state_dir) as peak: ...; then peak.total, peak.groups (per-group peaks, which need not
+    coincide) and peak.at_peak (each group's RSS in the sample where the total peaked)."""
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class PeakRss:
         self.extra_roots = extra_roots or {}
         self.total = 0
         self.groups: dict[str, int] = {}
+        self.at_peak: dict[str, int] = {}
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
@@ -82,6 +84,7 @@ class PeakRss:
         children = _children_map()
         counted: set[int] = set()
         total = 0
+        now: dict[str, int] = {}
         for group, root in roots.items():
             pids = tree([root], children) - counted
             counted |= pids
@@ -89,8 +92,10 @@ class PeakRss:
                 pids.discard(root)
             rss = sum(rss_bytes(p) for p in pids)
             total += rss
+            now[group] = rss
             self.groups[group] = max(self.groups.get(group, 0), rss)
-        self.total = max(self.total, total)
+        if total > self.total:
+            self.total, self.at_peak = total, now
         self.samples += 1
 
     def _run(self) -> None:
@@ -112,6 +117,7 @@ class PeakRss:
         return {
             "peak_rss_mb": round(self.total / mb),
             "peak_rss_mb_by_group": {k: round(v / mb) for k, v in self.groups.items()},
+            "at_peak_rss_mb_by_group": {k: round(v / mb) for k, v in self.at_peak.items()},
             "samples": self.samples,
         }
 

@@ -73,6 +73,21 @@ def test_peak_rss_counts_child_processes_in_their_roots_tree():
     assert sampler.rss_bytes(child.pid) == 0, "a process that is gone has no RSS"
 
 
+def test_the_groups_at_the_peak_come_from_the_sample_where_the_total_peaked(monkeypatch):
+    """Each group's own peak need not coincide with the total's; at_peak says what made the peak."""
+    samples = iter([{"server": 100, "pipeline": 900}, {"server": 300, "pipeline": 200}])
+    sizes: dict[int, int] = {}
+    monkeypatch.setattr(sampler, "_children_map", lambda: {})
+    monkeypatch.setattr(sampler, "rss_bytes", lambda pid: sizes[pid])
+    peak = PeakRss(None, extra_roots={"server": -1})
+    for sample in samples:
+        sizes.update({-1: sample["server"], os.getpid(): sample["pipeline"]})
+        peak.sample()
+    assert peak.total == 1000
+    assert peak.at_peak == {"server": 100, "pipeline": 900}
+    assert peak.groups == {"server": 300, "pipeline": 900}
+
+
 def test_a_measuring_process_can_leave_itself_out_and_still_count_its_children():
     """make demo's commands run as children of the benchmark, which only measures them."""
     blob = b"x" * (60 * 1024 * 1024)  # noqa: F841 - held while sampled: this process is large
