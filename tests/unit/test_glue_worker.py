@@ -17,10 +17,13 @@ def _script(tmp_path, source: str):
 
 
 ENV = {"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
+# the forkserver is one per process: a GlueWorkers whose idle timer fired in the middle of another
+# test's run would stop it under that run, so the tests that do not test the idle stop never reach it
+NEVER_IDLE = 3600.0
 
 
 def test_exit_statuses_are_those_of_the_interpreter(tmp_path):
-    workers = glue_worker.GlueWorkers()
+    workers = glue_worker.GlueWorkers(idle_stop_seconds=NEVER_IDLE)
     ok = workers.run(_script(tmp_path, "print('hi')\n"), [], ENV, str(tmp_path), timeout_s=60)
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "hi\n", "")
     code = workers.run(_script(tmp_path, "import sys\nsys.exit(3)\n"), [], ENV, str(tmp_path), timeout_s=60)
@@ -32,7 +35,7 @@ def test_exit_statuses_are_those_of_the_interpreter(tmp_path):
 
 
 def test_a_run_over_its_timeout_is_killed_and_keeps_what_it_printed(tmp_path):
-    workers = glue_worker.GlueWorkers()
+    workers = glue_worker.GlueWorkers(idle_stop_seconds=NEVER_IDLE)
     script = _script(tmp_path, "import time\nprint('started')\ntime.sleep(60)\nprint('never')\n")
     started = time.monotonic()
     finished = workers.run(script, [], ENV, str(tmp_path), timeout_s=1)
