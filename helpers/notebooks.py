@@ -151,6 +151,7 @@ class _Kernels:
 
         self.log = log
         self.pending: dict[Path, Any] = {}
+        self.handed_out: list[Any] = []  # kernels given for a notebook and not stopped yet
         # a kernel is stopped on a thread of its own: killing it takes ≈ 0.1 s (jupyter_client checks
         # every 0.1 s whether the process has gone), which the next notebook need not wait for
         self.stopper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-stop")
@@ -165,16 +166,20 @@ class _Kernels:
 
     def __call__(self, path: Path, then: Path | None = None) -> Any:
         km = self.pending.pop(path, None) or self.start(path)
+        self.handed_out.append(km)
         if then is not None:  # the next notebook's kernel starts (and imports) while this one runs
             self.pending[then] = self.start(then)
         return km
 
     def stop(self, km: Any) -> None:
+        if km in self.handed_out:
+            self.handed_out.remove(km)
         self.stopping.append(self.stopper.submit(asyncio.run, km.shutdown_kernel(now=True)))
 
     def close(self) -> None:
-        """Stop the kernels never used and wait until every kernel has stopped."""
-        for km in self.pending.values():
+        """Stop the kernels never used, and those given out but not stopped (a failure between), then
+        wait until every kernel has stopped."""
+        for km in [*self.pending.values(), *self.handed_out]:
             self.stop(km)
         self.pending.clear()
         self.stopper.shutdown(wait=True)
