@@ -1455,3 +1455,17 @@ def test_unversioned_bucket_reports_no_version_id(ingest, capsys, s3):
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert json.loads(out)["version_id"] is None
+
+
+def test_a_landed_line_is_the_record_as_compact_json_with_its_unicode_kept(ingest):
+    """One encoder serves every line, without the cycle check (a parsed record has no cycles): the bytes
+    must stay those of json.dumps(ensure_ascii=False, compact), one line each."""
+    records = [
+        {"name": {"common": "Åland Islands", "nativeName": {"swe": {"official": "Landskapet Åland"}}}},
+        {"cca3": "CIV", "name": {"common": "Côte d'Ivoire"}, "latlng": [8.0, -5.0], "population": 26378275},
+        {"quote": 'a "b"\\c\n', "empty": {}, "list": [], "null": None, "flag": True, "tiny": 1e-7},
+    ]
+    for record in records:
+        line = ingest.ndjson_line(record)
+        assert line == (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        assert line.count(b"\n") == 1 and json.loads(line) == record
