@@ -57,6 +57,7 @@ LOAD_HISTORY_COLUMNS = (
     "ERROR_LIMIT",
 )
 QUERY_ROUTE = "/queries/v1/query-request"
+LOGIN_ROUTE = "/session/v1/login-request"
 
 
 class FakesnowIncompatible(RuntimeError):
@@ -265,8 +266,8 @@ HOOKS: tuple[Hook, ...] = (
     ),
     Hook(
         "fakesnow.server.routes",
-        f"Starlette routes including {QUERY_ROUTE}",
-        lambda rs: isinstance(rs, list) and any(getattr(r, "path", None) == QUERY_ROUTE for r in rs),
+        f"Starlette routes including {QUERY_ROUTE} and {LOGIN_ROUTE}",
+        lambda rs: isinstance(rs, list) and {QUERY_ROUTE, LOGIN_ROUTE} <= {getattr(r, "path", None) for r in rs},
     ),
     Hook(
         "starlette.requests.Request.body",

@@ -366,6 +366,29 @@ def test_tables_stages_and_integrations_survive_a_restart(settings, local_cloud,
 # --- AWS side ------------------------------------------------------------------------------------
 
 
+def test_a_closed_connection_ends_its_session_and_its_token_is_refused(settings):
+    """Closing a connection logs its session out: snowflake-connector-python's close() POSTs
+    /session?delete=true with the session token (network.py `delete_session`), which needs the master
+    token Snowflake's login answer carries, and a token of a session logged out is refused with
+    390104 "User must login again". fakesnow's login answered no master token, so no session was ever
+    deleted: a closed session's token still ran queries, and every session kept its DuckDB cursor."""
+    import requests
+
+    with warehouse.connect(settings, None) as c:
+        assert c.rest.master_token, "the login answer carries a master token"
+        token = c.rest.token
+        assert warehouse.scalar(c, "SELECT 1") == 1
+    local = settings.local_cloud["snowflake"]
+    answer = requests.post(
+        f"{local['protocol']}://{local['host']}:{local['port']}/queries/v1/query-request?requestId={uuid.uuid4()}",
+        json={"sqlText": "SELECT 1"},
+        headers={"Authorization": f'Snowflake Token="{token}"'},
+        timeout=30,
+    )
+    assert answer.json()["success"] is False
+    assert answer.json()["code"] == "390104"
+
+
 def test_iam_is_enforced_unknown_keys_are_refused(settings):
     unknown_key_id = "AKIA" + "X" * 16  # a well-formed key id that no IAM user has
     s3 = settings.aws_client("s3", aws_access_key_id=unknown_key_id, aws_secret_access_key="x" * 40)
