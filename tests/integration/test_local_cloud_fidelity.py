@@ -369,9 +369,11 @@ def test_tables_stages_and_integrations_survive_a_restart(settings, local_cloud,
 def test_a_closed_connection_ends_its_session_and_its_token_is_refused(settings):
     """Closing a connection logs its session out: snowflake-connector-python's close() POSTs
     /session?delete=true with the session token (network.py `delete_session`), which needs the master
-    token Snowflake's login answer carries, and a token of a session logged out is refused with
-    390104 "User must login again". fakesnow's login answered no master token, so no session was ever
-    deleted: a closed session's token still ran queries, and every session kept its DuckDB cursor."""
+    token Snowflake's login answer carries; a session logged out no longer runs queries. (The exact
+    error code Snowflake sends for a deleted session's token is not documented; 390104 "User must login
+    again" is fakesnow's, and the test pins only that the query is refused.) fakesnow's login answered no
+    master token, so no session was ever deleted: a closed session's token still ran queries, and every
+    session kept its DuckDB cursor."""
     import requests
 
     with warehouse.connect(settings, None) as c:
@@ -385,8 +387,7 @@ def test_a_closed_connection_ends_its_session_and_its_token_is_refused(settings)
         headers={"Authorization": f'Snowflake Token="{token}"'},
         timeout=30,
     )
-    assert answer.json()["success"] is False
-    assert answer.json()["code"] == "390104"
+    assert answer.json()["success"] is False, answer.text
 
 
 def test_iam_is_enforced_unknown_keys_are_refused(settings):
